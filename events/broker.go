@@ -1,0 +1,297 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/veil-privacy/veil/infra/store"
+	"github.com/veil-privacy/veil/privacy"
+)
+
+// Publisher puts events on the bus. When Publish returns nil the events are
+// durable: a crash cannot lose them. PublishTx stages them in the caller's
+// transaction, so a state change and its event commit together or not at all.
+type Publisher interface {
+	Publish(ctx context.Context, es ...Event) error
+	PublishTx(tx store.Tx, es ...Event) error
+}
+
+// Delivery mirrors Knative's DeliverySpec: Retry retries after the first
+// attempt, with exponential backoff from BackoffDelay, then the dead-letter
+// store.
+type Delivery struct {
+	Retry        int
+	BackoffDelay time.Duration
+	MaxBackoff   time.Duration
+}
+
+// DefaultDelivery matches the Triggers in infra/knative.
+var DefaultDelivery = Delivery{Retry: 5, BackoffDelay: time.Second, MaxBackoff: 5 * time.Minute}
+
+// Backoff is the wait before attempt n+1 after n failed attempts.
+func (d Delivery) Backoff(n int) time.Duration {
+	w := float64(d.BackoffDelay) * math.Pow(2, float64(n-1))
+	if d.MaxBackoff > 0 && w > float64(d.MaxBackoff) {
+		return d.MaxBackoff
+	}
+	return time.Duration(w)
+}
+
+var (
+	deliveriesCollection = store.Collection{Name: "events_deliveries",
+		Keys: []store.Key{{Name: "next", Kind: store.Int}}}
+	deadLettersCollection = store.Collection{Name: "events_deadletters",
+		Keys: []store.Key{{Name: "at", Kind: store.Int}, {Name: "type", Kind: store.String}}}
+)
+
+// pending is one event waiting for one subscriber.
+type pending struct {
+	ID         string          `json:"id"` // event id~subscriber
+	Subscriber string          `json:"subscriber"`
+	Event      json.RawMessage `json:"event"`
+	Attempts   int             `json:"attempts"`
+	Next       time.Time       `json:"next"` // Unix milliseconds in the index
+	LastError  string          `json:"last_error,omitempty"`
+}
+
+// DeadLetter is an event that exhausted its retries.
+type DeadLetter struct {
+	ID         string          `json:"id"`
+	Subscriber string          `json:"subscriber"`
+	Type       string          `json:"type"`
+	Event      json.RawMessage `json:"event"`
+	Attempts   int             `json:"attempts"`
+	Error      string          `json:"error"`
+	At         time.Time       `json:"at"`
+}
+
+// Broker is the in-process broker: events are stored per subscriber in the
+// document store (so they survive a crash) and delivered by a worker pool
+// with Knative's retry, backoff and dead-letter semantics.
+type Broker struct {
+	router   *Router
+	delivery Delivery
+	log      zerolog.Logger
+	workers  int
+	queue    store.Repo[pending]
+	dead     store.Repo[DeadLetter]
+
+	wake     chan struct{}
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+	inflight sync.Map // pending id → struct{}
+}
+
+// NewBroker builds an in-process broker delivering through router.
+func NewBroker(ctx context.Context, b store.Backend, router *Router, d Delivery, log zerolog.Logger) (*Broker, error) {
+	for _, c := range []store.Collection{deliveriesCollection, deadLettersCollection} {
+		if err := b.Ensure(ctx, c); err != nil {
+			return nil, err
+		}
+	}
+	return &Broker{router: router, delivery: d, log: log, workers: 4,
+		queue: store.Repo[pending]{B: b, C: deliveriesCollection, ID: func(p *pending) string { return p.ID },
+			Keys: func(p *pending) map[string]any { return map[string]any{"next": p.Next.UnixMilli()} }},
+		dead: store.Repo[DeadLetter]{B: b, C: deadLettersCollection, ID: func(d *DeadLetter) string { return d.ID },
+			Keys: func(d *DeadLetter) map[string]any { return map[string]any{"at": store.Unix(d.At), "type": d.Type} }},
+		wake: make(chan struct{}, 1), stop: make(chan struct{})}, nil
+}
+
+// Publish implements Publisher.
+func (b *Broker) Publish(ctx context.Context, es ...Event) error {
+	err := b.queue.B.Tx(ctx, func(tx store.Tx) error { return b.PublishTx(tx, es...) })
+	if err == nil {
+		b.kick()
+	}
+	return err
+}
+
+// PublishTx implements Publisher: one pending delivery per subscriber.
+// Staging the same event twice is harmless (same ids).
+func (b *Broker) PublishTx(tx store.Tx, es ...Event) error {
+	for _, e := range es {
+		if err := b.router.Check(e); err != nil {
+			return err
+		}
+		raw, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		for _, s := range b.router.Subscribers(e.Type()) {
+			p := &pending{ID: e.ID() + "~" + s.Subscriber, Subscriber: s.Subscriber, Event: raw, Next: time.Now()}
+			if err := b.queue.In(tx).Put(p); err != nil {
+				return err
+			}
+		}
+	}
+	// The transaction may still fail; a spurious wake-up costs one query.
+	b.kick()
+	return nil
+}
+
+func (b *Broker) kick() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the dispatcher until Close.
+func (b *Broker) Start(ctx context.Context) {
+	jobs := make(chan *pending)
+	for i := 0; i < b.workers; i++ {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			for p := range jobs {
+				b.attempt(context.WithoutCancel(ctx), p)
+				b.inflight.Delete(p.ID)
+			}
+		}()
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer close(jobs)
+		for {
+			next := b.dispatch(ctx, jobs)
+			timer := time.NewTimer(next)
+			select {
+			case <-b.stop:
+				timer.Stop()
+				return
+			case <-b.wake:
+			case <-timer.C:
+			}
+			timer.Stop()
+		}
+	}()
+}
+
+// dispatch hands due deliveries to the workers and says how long to sleep.
+func (b *Broker) dispatch(ctx context.Context, jobs chan<- *pending) time.Duration {
+	due, err := b.queue.Find(ctx, store.Query{Filters: []store.Filter{store.Where("next", store.LE, time.Now().UnixMilli())}, OrderBy: "next", Limit: 64})
+	if err != nil {
+		b.log.Error().Err(err).Msg("broker: reading deliveries failed")
+		return time.Second
+	}
+	for _, p := range due {
+		if _, busy := b.inflight.LoadOrStore(p.ID, struct{}{}); busy {
+			continue
+		}
+		select {
+		case jobs <- p:
+		case <-b.stop:
+			b.inflight.Delete(p.ID)
+			return 0
+		}
+	}
+	if len(due) == 64 {
+		return 0
+	}
+	return 250 * time.Millisecond
+}
+
+func (b *Broker) attempt(ctx context.Context, p *pending) {
+	var e Event
+	err := json.Unmarshal(p.Event, &e)
+	var sub *Subscription
+	for _, s := range b.router.Subscribers(e.Type()) {
+		if s.Subscriber == p.Subscriber {
+			sub = &s
+		}
+	}
+	if err == nil && sub == nil {
+		err = errors.New("no such subscriber any more")
+	}
+	if err == nil {
+		err = b.router.Deliver(ctx, *sub, e)
+	}
+	log := b.log.With().Str("event_id", e.ID()).Str("event_type", e.Type()).Str("subscriber", p.Subscriber).Int("attempt", p.Attempts+1).Logger()
+	if err == nil {
+		if err := b.queue.Delete(ctx, p.ID); err != nil {
+			log.Error().Err(err).Msg("broker: delivered but could not clear the delivery; it will be redelivered")
+		}
+		return
+	}
+	p.Attempts++
+	p.LastError = err.Error()
+	if p.Attempts > b.delivery.Retry || privacy.ErrorCode(err) == privacy.EINVALID {
+		b.deadLetter(ctx, log, p, e)
+		return
+	}
+	p.Next = time.Now().Add(b.delivery.Backoff(p.Attempts))
+	log.Warn().Err(err).Time("retry_at", p.Next).Msg("event handler failed; will retry")
+	if err := b.queue.Put(ctx, p); err != nil {
+		log.Error().Err(err).Msg("broker: could not reschedule delivery")
+	}
+}
+
+func (b *Broker) deadLetter(ctx context.Context, log zerolog.Logger, p *pending, e Event) {
+	d := &DeadLetter{ID: p.ID, Subscriber: p.Subscriber, Type: e.Type(), Event: p.Event, Attempts: p.Attempts, Error: p.LastError, At: time.Now()}
+	err := b.queue.B.Tx(ctx, func(tx store.Tx) error {
+		if err := b.dead.In(tx).Put(d); err != nil {
+			return err
+		}
+		if err := b.queue.In(tx).Delete(p.ID); err != nil {
+			return err
+		}
+		// Tell operators through the bus too, but never about a dead
+		// letter of a dead letter: that could loop forever.
+		if e.Type() == EventDeadLettered {
+			return nil
+		}
+		return b.PublishTx(tx, Must(EventDeadLettered, e.ID(), DeadLetterData{EventID: e.ID(), Type: e.Type(), Subscriber: p.Subscriber, Attempts: p.Attempts, Error: p.LastError}))
+	})
+	if err != nil {
+		log.Error().Err(err).Msg("broker: could not dead-letter event; it stays queued")
+		return
+	}
+	log.Error().Str("error", p.LastError).Msg("event dead-lettered after its retries")
+}
+
+// DeadLetters lists the dead-letter store, newest first.
+func (b *Broker) DeadLetters(ctx context.Context, limit int) ([]*DeadLetter, error) {
+	return b.dead.Find(ctx, store.Query{OrderBy: "at", Desc: true, Limit: limit})
+}
+
+// Redrive puts a dead letter back on the queue.
+func (b *Broker) Redrive(ctx context.Context, id string) error {
+	return b.queue.B.Tx(ctx, func(tx store.Tx) error {
+		d, err := b.dead.In(tx).Get(id)
+		if err != nil {
+			return err
+		}
+		if err := b.dead.In(tx).Delete(id); err != nil {
+			return err
+		}
+		return b.queue.In(tx).Put(&pending{ID: d.ID, Subscriber: d.Subscriber, Event: d.Event, Next: time.Now()})
+	})
+}
+
+// Pending counts queued deliveries (up to limit), for readiness and tests.
+func (b *Broker) Pending(ctx context.Context, limit int) (int, error) {
+	ps, err := b.queue.Find(ctx, store.Query{Limit: limit})
+	return len(ps), err
+}
+
+// Close stops taking new work and waits for in-flight handlers (drain), up
+// to ctx's deadline. Undelivered events stay stored for the next start.
+func (b *Broker) Close(ctx context.Context) error {
+	b.stopOnce.Do(func() { close(b.stop) })
+	done := make(chan struct{})
+	go func() { b.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,147 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/veil-privacy/veil/infra/store"
+	"github.com/veil-privacy/veil/privacy"
+)
+
+// processed remembers which subscriber handled which event, so redelivery
+// (at-least-once) is harmless.
+var processedCollection = store.Collection{Name: "events_processed", Keys: []store.Key{{Name: "at", Kind: store.Int}}}
+
+type processed struct {
+	ID string    `json:"id"` // subscriber~event id
+	At time.Time `json:"at"`
+}
+
+// Router validates events and delivers them to subscriptions, once per
+// subscriber and event id.
+type Router struct {
+	subs      map[string][]Subscription
+	validator *Validator
+	done      store.Repo[processed]
+	log       zerolog.Logger
+}
+
+// NewRouter builds a router; Subscribe adds the subscriptions before any
+// event flows.
+func NewRouter(ctx context.Context, b store.Backend, log zerolog.Logger) (*Router, error) {
+	v, err := NewValidator()
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Ensure(ctx, processedCollection); err != nil {
+		return nil, err
+	}
+	r := &Router{subs: map[string][]Subscription{}, validator: v, log: log,
+		done: store.Repo[processed]{B: b, C: processedCollection,
+			ID:   func(p *processed) string { return p.ID },
+			Keys: func(p *processed) map[string]any { return map[string]any{"at": store.Unix(p.At)} }}}
+	return r, nil
+}
+
+// Subscribe adds subscriptions. It is for start-up only: the router is not
+// safe to change while events flow.
+func (r *Router) Subscribe(subs ...Subscription) error {
+	for _, s := range subs {
+		if !Known(s.Type) {
+			return fmt.Errorf("events: %s subscribes to unknown type %q", s.Subscriber, s.Type)
+		}
+		for _, have := range r.subs[s.Type] {
+			if have.Subscriber == s.Subscriber {
+				return fmt.Errorf("events: %s subscribes to %s twice", s.Subscriber, s.Type)
+			}
+		}
+		r.subs[s.Type] = append(r.subs[s.Type], s)
+	}
+	return nil
+}
+
+// Subscribers returns the subscriptions for type t.
+func (r *Router) Subscribers(t string) []Subscription { return r.subs[t] }
+
+// Subscriptions returns every subscription.
+func (r *Router) Subscriptions() []Subscription {
+	var out []Subscription
+	for _, t := range Types() {
+		out = append(out, r.subs[t]...)
+	}
+	return out
+}
+
+// Check validates an event's envelope and payload. It returns an EINVALID
+// domain error (→ 400) so a bad event is refused, never retried.
+func (r *Router) Check(e Event) error {
+	if err := e.Validate(); err != nil {
+		return privacy.Errorf(privacy.EINVALID, "invalid CloudEvent: %v", err)
+	}
+	if !Known(e.Type()) {
+		return privacy.Errorf(privacy.EINVALID, "unknown event type %q", e.Type())
+	}
+	if ct := e.DataContentType(); ct != "" && ct != "application/json" && ct != "application/json; charset=utf-8" {
+		return privacy.Errorf(privacy.EINVALID, "event data must be application/json, not %q", ct)
+	}
+	if err := r.validator.Validate(e.Type(), e.Data()); err != nil {
+		return privacy.Errorf(privacy.EINVALID, "%v", err)
+	}
+	return nil
+}
+
+// Deliver runs one subscriber's handler for e unless that subscriber has
+// already handled this event id.
+func (r *Router) Deliver(ctx context.Context, s Subscription, e Event) error {
+	key := s.Subscriber + "~" + e.ID()
+	if _, err := r.done.Get(ctx, key); err == nil {
+		r.log.Debug().Str("event_id", e.ID()).Str("subscriber", s.Subscriber).Msg("event already handled; skipped")
+		return nil
+	} else if !privacy.IsNotFound(err) {
+		return err
+	}
+	l := r.log.With().Str("event_id", e.ID()).Str("event_type", e.Type()).Str("subscriber", s.Subscriber).Logger()
+	ctx = l.WithContext(ctx)
+	if err := safely(ctx, s.Handle, e); err != nil {
+		return err
+	}
+	return r.done.Put(ctx, &processed{ID: key, At: time.Now()})
+}
+
+// safely turns a handler panic into an error so one bad event cannot take
+// the process down; the broker then retries and dead-letters it.
+func safely(ctx context.Context, h Handler, e Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panic: %v", p)
+		}
+	}()
+	return h(ctx, e)
+}
+
+// Forget deletes idempotency records older than before (kept long enough
+// to outlive every redelivery window).
+func (r *Router) Forget(ctx context.Context, before time.Time) (int, error) {
+	n := 0
+	for {
+		old, err := r.done.Find(ctx, store.Query{Filters: []store.Filter{store.Where("at", store.LT, store.Unix(before))}, Limit: store.MaxLimit})
+		if err != nil || len(old) == 0 {
+			return n, err
+		}
+		err = r.done.B.Tx(ctx, func(tx store.Tx) error {
+			for _, p := range old {
+				if err := r.done.In(tx).Delete(p.ID); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return n, err
+		}
+		n += len(old)
+	}
+}

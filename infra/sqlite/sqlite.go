@@ -1,0 +1,423 @@
+// Package sqlite is the embedded document store (store.Backend) on one
+// SQLite file, in pure Go (modernc.org/sqlite): WAL for concurrent readers,
+// one writer connection whose transactions start with BEGIN IMMEDIATE, and
+// secure_delete so erased documents do not linger in free pages.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/veil-privacy/veil/infra/store"
+	"github.com/veil-privacy/veil/privacy"
+
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+)
+
+// DB is a store.Backend on a SQLite file.
+type DB struct {
+	w, r     *sql.DB // writer (one connection) and readers
+	path     string
+	location string
+
+	mu    sync.RWMutex
+	colls map[string]store.Collection
+}
+
+// Open opens (creating if needed) the database file at path. location is
+// what the backend declares for residency checks (R6).
+func Open(ctx context.Context, path, location string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "secure_delete(ON)", "foreign_keys(ON)"} {
+		q.Add("_pragma", p)
+	}
+	dsn := "file:" + path + "?" + q.Encode()
+	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	// One writer: SQLite allows one anyway, and queueing in Go is kinder
+	// than spinning on SQLITE_BUSY.
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	r.SetMaxOpenConns(4)
+	db := &DB{w: w, r: r, path: path, location: location, colls: map[string]store.Collection{}}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// migrate creates the meta table. Collections create their own tables in
+// Ensure, so a new collection or key needs no numbered migration.
+func (db *DB) migrate(ctx context.Context) error {
+	_, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS veil_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)`)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate %s: %w", db.path, err)
+	}
+	_, err = db.w.ExecContext(ctx, `INSERT OR IGNORE INTO veil_meta (k, v) VALUES ('schema', '1')`)
+	return err
+}
+
+// Location implements store.Backend.
+func (db *DB) Location() string { return db.location }
+
+// Path is the database file.
+func (db *DB) Path() string { return db.path }
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	return errors.Join(db.r.Close(), db.w.Close())
+}
+
+func table(name string) string { return "c_" + name }
+func column(key string) string { return "k_" + key }
+
+// Ensure implements store.Backend: the collection's table, any key columns
+// it lacks (documents written before a key existed read as NULL there), and
+// one index per key and per declared composite.
+func (db *DB) Ensure(ctx context.Context, c store.Collection) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	cols := []string{"id TEXT PRIMARY KEY", "data BLOB NOT NULL"}
+	for _, k := range c.Keys {
+		cols = append(cols, column(k.Name)+" "+sqlType(k.Kind))
+	}
+	stmts := []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (%s)", table(c.Name), strings.Join(cols, ", "))}
+	have, err := db.columns(ctx, table(c.Name))
+	if err != nil {
+		return err
+	}
+	if len(have) > 0 {
+		for _, k := range c.Keys {
+			if !have[column(k.Name)] {
+				stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", table(c.Name), column(k.Name), sqlType(k.Kind)))
+			}
+		}
+	}
+	for _, k := range c.Keys {
+		stmts = append(stmts, fmt.Sprintf("CREATE INDEX IF NOT EXISTS ix_%s_%s ON %s (%s, id)", c.Name, k.Name, table(c.Name), column(k.Name)))
+	}
+	for _, ix := range c.Indexes {
+		parts := make([]string, len(ix))
+		for i, k := range ix {
+			parts[i] = column(k)
+		}
+		stmts = append(stmts, fmt.Sprintf("CREATE INDEX IF NOT EXISTS ix_%s_%s ON %s (%s, id)", c.Name, strings.Join(ix, "_"), table(c.Name), strings.Join(parts, ", ")))
+	}
+	for _, s := range stmts {
+		if _, err := db.w.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("sqlite: ensure %s: %w", c.Name, err)
+		}
+	}
+	db.mu.Lock()
+	db.colls[c.Name] = c
+	db.mu.Unlock()
+	return nil
+}
+
+func (db *DB) columns(ctx context.Context, tbl string) (map[string]bool, error) {
+	rows, err := db.w.QueryContext(ctx, "SELECT name FROM pragma_table_info(?)", tbl)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out[n] = true
+	}
+	return out, rows.Err()
+}
+
+func sqlType(k store.KeyKind) string {
+	if k == store.String {
+		return "TEXT"
+	}
+	return "INTEGER"
+}
+
+func (db *DB) collection(name string) (store.Collection, error) {
+	db.mu.RLock()
+	c, ok := db.colls[name]
+	db.mu.RUnlock()
+	if !ok {
+		return c, fmt.Errorf("sqlite: collection %q was never ensured", name)
+	}
+	return c, nil
+}
+
+// querier is what both *sql.DB and *sql.Tx offer.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Get implements store.Backend.
+func (db *DB) Get(ctx context.Context, coll, id string) (*store.Doc, error) {
+	return db.get(ctx, db.r, coll, id)
+}
+
+func (db *DB) get(ctx context.Context, q querier, coll, id string) (*store.Doc, error) {
+	c, err := db.collection(coll)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := db.selectDocs(ctx, q, c, "WHERE id = ?", []any{id})
+	if err != nil {
+		return nil, err
+	}
+	if len(docs) == 0 {
+		return nil, privacy.Errorf(privacy.ENOTFOUND, "%s %s not found", coll, id)
+	}
+	return docs[0], nil
+}
+
+// Query implements store.Backend.
+func (db *DB) Query(ctx context.Context, coll string, q store.Query) ([]*store.Doc, error) {
+	return db.query(ctx, db.r, coll, q)
+}
+
+func (db *DB) query(ctx context.Context, qr querier, coll string, q store.Query) ([]*store.Doc, error) {
+	c, err := db.collection(coll)
+	if err != nil {
+		return nil, err
+	}
+	if q, err = c.CheckQuery(q); err != nil {
+		return nil, err
+	}
+	var where []string
+	var args []any
+	for _, f := range q.Filters {
+		k, _ := c.Key(f.Key)
+		where = append(where, fmt.Sprintf("%s %s ?", column(f.Key), sqlOp(f.Op)))
+		args = append(args, sqlValue(k.Kind, f.Value))
+	}
+	cmp, dir := ">", "ASC"
+	if q.Desc {
+		cmp, dir = "<", "DESC"
+	}
+	order := "id " + dir
+	if q.OrderBy != "" {
+		k, _ := c.Key(q.OrderBy)
+		order = column(q.OrderBy) + " " + dir + ", id " + dir
+		if q.After != nil {
+			where = append(where, fmt.Sprintf("(%s, id) %s (?, ?)", column(q.OrderBy), cmp))
+			args = append(args, sqlValue(k.Kind, q.After.Keys[q.OrderBy]), q.After.ID)
+		}
+	} else if q.After != nil {
+		where = append(where, "id "+cmp+" ?")
+		args = append(args, q.After.ID)
+	}
+	clause := ""
+	if len(where) > 0 {
+		clause = "WHERE " + strings.Join(where, " AND ")
+	}
+	clause += " ORDER BY " + order + fmt.Sprintf(" LIMIT %d", q.Limit)
+	return db.selectDocs(ctx, qr, c, clause, args)
+}
+
+func (db *DB) selectDocs(ctx context.Context, q querier, c store.Collection, clause string, args []any) ([]*store.Doc, error) {
+	cols := []string{"id", "data"}
+	for _, k := range c.Keys {
+		cols = append(cols, column(k.Name))
+	}
+	rows, err := q.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s %s", strings.Join(cols, ", "), table(c.Name), clause), args...)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	var out []*store.Doc
+	for rows.Next() {
+		d := &store.Doc{Keys: make(map[string]any, len(c.Keys))}
+		vals := make([]any, len(c.Keys))
+		dest := []any{&d.ID, &d.Data}
+		for i := range vals {
+			dest = append(dest, &vals[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, wrap(err)
+		}
+		for i, k := range c.Keys {
+			d.Keys[k.Name] = goValue(k.Kind, vals[i])
+		}
+		out = append(out, d)
+	}
+	return out, wrap(rows.Err())
+}
+
+func sqlOp(op store.Op) string {
+	if op == store.EQ {
+		return "="
+	}
+	return string(op)
+}
+
+// sqlValue converts a key value to what SQLite compares; bools are 0/1.
+func sqlValue(k store.KeyKind, v any) any {
+	switch x := v.(type) {
+	case bool:
+		if x {
+			return int64(1)
+		}
+		return int64(0)
+	case int:
+		return int64(x)
+	case int32:
+		return int64(x)
+	case nil:
+		if k == store.String {
+			return ""
+		}
+		return int64(0)
+	}
+	return v
+}
+
+func goValue(k store.KeyKind, v any) any {
+	switch k {
+	case store.Bool:
+		n, _ := v.(int64)
+		return n != 0
+	case store.Int:
+		n, _ := v.(int64)
+		return n
+	default:
+		switch s := v.(type) {
+		case string:
+			return s
+		case []byte:
+			return string(s)
+		}
+		return ""
+	}
+}
+
+// wrap turns SQLite's busy/locked errors into a retryable domain error;
+// others pass through.
+func wrap(err error) error {
+	var se *sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3lib.SQLITE_BUSY, sqlite3lib.SQLITE_LOCKED:
+			return &privacy.Error{Code: privacy.EUNAVAILABLE, Message: "database busy, retry"}
+		case sqlite3lib.SQLITE_FULL:
+			return &privacy.Error{Code: privacy.EUNAVAILABLE, Message: "disk full"}
+		}
+	}
+	return err
+}
+
+// Tx implements store.Backend with BEGIN IMMEDIATE on the writer.
+func (db *DB) Tx(ctx context.Context, fn func(tx store.Tx) error) (err error) {
+	sqlTx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap(err)
+	}
+	t := &tx{db: db, ctx: ctx, tx: sqlTx}
+	defer func() {
+		if p := recover(); p != nil {
+			sqlTx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			sqlTx.Rollback()
+		}
+	}()
+	if err = fn(t); err != nil {
+		return err
+	}
+	return wrap(sqlTx.Commit())
+}
+
+type tx struct {
+	db    *DB
+	ctx   context.Context
+	tx    *sql.Tx
+	wrote bool
+}
+
+// errReadAfterWrite mirrors Firestore's rule so code that breaks it fails
+// in the embedded store too, not first in production.
+func (t *tx) readable() error {
+	if t.wrote {
+		return errors.New("store: read after write in a transaction (all reads must come first)")
+	}
+	return nil
+}
+
+func (t *tx) Get(coll, id string) (*store.Doc, error) {
+	if err := t.readable(); err != nil {
+		return nil, err
+	}
+	return t.db.get(t.ctx, t.tx, coll, id)
+}
+
+func (t *tx) Query(coll string, q store.Query) ([]*store.Doc, error) {
+	if err := t.readable(); err != nil {
+		return nil, err
+	}
+	return t.db.query(t.ctx, t.tx, coll, q)
+}
+
+func (t *tx) write(coll string, d *store.Doc, verb string) error {
+	t.wrote = true
+	c, err := t.db.collection(coll)
+	if err != nil {
+		return err
+	}
+	cols := []string{"id", "data"}
+	marks := []string{"?", "?"}
+	args := []any{d.ID, d.Data}
+	for _, k := range c.Keys {
+		cols = append(cols, column(k.Name))
+		marks = append(marks, "?")
+		args = append(args, sqlValue(k.Kind, d.Keys[k.Name]))
+	}
+	_, err = t.tx.ExecContext(t.ctx, fmt.Sprintf("%s INTO %s (%s) VALUES (%s)", verb, table(coll), strings.Join(cols, ", "), strings.Join(marks, ", ")), args...)
+	var se *sqlite3.Error
+	if errors.As(err, &se) && se.Code() == sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY {
+		return privacy.Errorf(privacy.ECONFLICT, "%s %s already exists", coll, d.ID)
+	}
+	return wrap(err)
+}
+
+func (t *tx) Create(coll string, d *store.Doc) error { return t.write(coll, d, "INSERT") }
+func (t *tx) Set(coll string, d *store.Doc) error    { return t.write(coll, d, "INSERT OR REPLACE") }
+
+func (t *tx) Delete(coll, id string) error {
+	t.wrote = true
+	if _, err := t.db.collection(coll); err != nil {
+		return err
+	}
+	_, err := t.tx.ExecContext(t.ctx, fmt.Sprintf("DELETE FROM %s WHERE id = ?", table(coll)), id)
+	return wrap(err)
+}
+
+// Purge makes deleted content unrecoverable from the files: secure_delete
+// has zeroed freed pages in the database, and a truncating checkpoint
+// removes the old page images the WAL still holds.
+func (db *DB) Purge(ctx context.Context) error {
+	_, err := db.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	return wrap(err)
+}

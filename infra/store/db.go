@@ -1,0 +1,84 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/veil-privacy/veil/privacy"
+)
+
+// DB holds the repositories several functions share. A function's private
+// collections are declared in the function's own package and ensured by the
+// suite through functions.Function.Collections.
+type DB struct {
+	Backend  Backend
+	Apps     Repo[privacy.App]
+	Consents Repo[privacy.Consent]
+	Devices  Repo[privacy.DeviceLink]
+	Records  Repo[privacy.AdRecord]
+	Requests Repo[privacy.Request]
+}
+
+// Shared collections.
+var (
+	AppsCollection     = Collection{Name: "apps", Keys: []Key{{"key_hash", String}}}
+	ConsentsCollection = Collection{Name: "consents", Keys: []Key{{"updated", Int}}}
+	DevicesCollection  = Collection{Name: "devices", Keys: []Key{{"subject", String}}}
+	RecordsCollection  = Collection{Name: "adrecords",
+		Keys:    []Key{{"subject", String}, {"expires", Int}, {"received", Int}, {"app", String}},
+		Indexes: [][]string{{"subject", "received"}, {"app", "received"}}}
+	RequestsCollection = Collection{Name: "requests",
+		Keys:    []Key{{"subject", String}, {"status", String}, {"type", String}, {"due", Int}, {"created", Int}, {"open", Bool}},
+		Indexes: [][]string{{"subject", "created"}, {"status", "created"}, {"open", "due"}, {"type", "created"}}}
+)
+
+// Open binds the shared repositories to b and ensures their collections.
+func Open(ctx context.Context, b Backend) (*DB, error) {
+	db := &DB{
+		Backend: b,
+		Apps: Repo[privacy.App]{B: b, C: AppsCollection,
+			ID:   func(a *privacy.App) string { return a.ID },
+			Keys: func(a *privacy.App) map[string]any { return map[string]any{"key_hash": a.KeyHash} }},
+		Consents: Repo[privacy.Consent]{B: b, C: ConsentsCollection,
+			ID:   func(c *privacy.Consent) string { return c.SubjectKey },
+			Keys: func(c *privacy.Consent) map[string]any { return map[string]any{"updated": Unix(c.UpdatedAt)} }},
+		Devices: Repo[privacy.DeviceLink]{B: b, C: DevicesCollection,
+			ID:   func(d *privacy.DeviceLink) string { return d.IDHash },
+			Keys: func(d *privacy.DeviceLink) map[string]any { return map[string]any{"subject": d.SubjectKey} }},
+		Records: Repo[privacy.AdRecord]{B: b, C: RecordsCollection,
+			ID: func(r *privacy.AdRecord) string { return r.ID },
+			Keys: func(r *privacy.AdRecord) map[string]any {
+				return map[string]any{"subject": r.SubjectKey, "expires": Unix(r.ExpiresAt), "received": Unix(r.ReceivedAt), "app": r.AppID}
+			}},
+		Requests: Repo[privacy.Request]{B: b, C: RequestsCollection,
+			ID: func(r *privacy.Request) string { return r.ID },
+			Keys: func(r *privacy.Request) map[string]any {
+				due := int64(0)
+				if r.DueAt != nil {
+					due = Unix(*r.DueAt)
+				}
+				return map[string]any{"subject": r.SubjectKey, "status": string(r.Status), "type": string(r.Type),
+					"due": due, "created": Unix(r.CreatedAt), "open": r.Open()}
+			}},
+	}
+	for _, c := range Shared() {
+		if err := b.Ensure(ctx, c); err != nil {
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+// Shared lists the collections of DB (for Ensure and for generating
+// firestore.indexes.json).
+func Shared() []Collection {
+	return []Collection{AppsCollection, ConsentsCollection, DevicesCollection, RecordsCollection, RequestsCollection}
+}
+
+// Unix is how times are stored in indexed keys: seconds, UTC; zero time → 0.
+func Unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}

@@ -1,0 +1,180 @@
+// Package store is Veil's document-store contract: collections of JSON
+// documents with a few indexed keys, read-write transactions, and typed
+// repositories on top. infra/sqlite (embedded default) and infra/firestore
+// (production) implement Backend; infra/storetest is the one conformance
+// suite both must pass, so every feature behaves alike on both.
+package store
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+)
+
+// Doc is one stored document. Data is its JSON; Keys are the indexed values
+// queries can filter and order on (string, int64 or bool only, so both
+// backends compare them the same way — times are stored as Unix seconds).
+type Doc struct {
+	ID   string
+	Data []byte
+	Keys map[string]any
+}
+
+// Op is a comparison in a filter.
+type Op string
+
+const (
+	EQ Op = "=="
+	LT Op = "<"
+	LE Op = "<="
+	GT Op = ">"
+	GE Op = ">="
+)
+
+// Filter compares an indexed key with a value.
+type Filter struct {
+	Key   string
+	Op    Op
+	Value any
+}
+
+// Query selects documents of one collection. Results are ordered by OrderBy
+// (then by ID, so pages are stable); with OrderBy empty, by ID alone. After
+// resumes behind a document of a previous page.
+type Query struct {
+	Filters []Filter
+	OrderBy string
+	Desc    bool
+	After   *Doc
+	Limit   int // 0 means DefaultLimit; never unbounded
+}
+
+// Where is shorthand for an equality filter.
+func Where(key string, op Op, v any) Filter { return Filter{Key: key, Op: op, Value: v} }
+
+// Limits that keep one call bounded on either backend.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 500 // Firestore writes at most 500 documents per transaction
+)
+
+// Backend is a document store.
+type Backend interface {
+	// Location is where the data physically lives ("cn-north-1",
+	// "local:cn"); residency checks (R6) compare it with a subject's region.
+	Location() string
+	// Ensure prepares a collection (tables and indexes in SQLite; nothing in
+	// Firestore, whose indexes are deployed from firestore.indexes.json).
+	Ensure(ctx context.Context, c Collection) error
+	Get(ctx context.Context, coll, id string) (*Doc, error)
+	Query(ctx context.Context, coll string, q Query) ([]*Doc, error)
+	// Tx runs fn in a read-write transaction. fn may be run more than once
+	// (Firestore retries on contention), so it must not have side effects
+	// outside tx. All reads must come before the first write.
+	Tx(ctx context.Context, fn func(tx Tx) error) error
+	Close() error
+}
+
+// Tx is the view of a transaction. Get returns an ENOTFOUND domain error for
+// a missing document; Create an ECONFLICT one for an existing document.
+type Tx interface {
+	Get(coll, id string) (*Doc, error)
+	Query(coll string, q Query) ([]*Doc, error)
+	Create(coll string, d *Doc) error
+	Set(coll string, d *Doc) error
+	Delete(coll, id string) error
+}
+
+// KeyKind is the type of an indexed key.
+type KeyKind string
+
+const (
+	String KeyKind = "string"
+	Int    KeyKind = "int"
+	Bool   KeyKind = "bool"
+)
+
+// Key declares an indexed key of a collection.
+type Key struct {
+	Name string
+	Kind KeyKind
+}
+
+// Collection declares a collection: its name, its indexed keys, and the
+// composite indexes its queries need (equality keys first, then the order
+// or range key), which Firestore must have declared.
+type Collection struct {
+	Name    string
+	Keys    []Key
+	Indexes [][]string
+}
+
+var identifier = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+
+// Validate checks names, because SQLite builds identifiers from them.
+func (c Collection) Validate() error {
+	if !identifier.MatchString(c.Name) {
+		return fmt.Errorf("store: bad collection name %q", c.Name)
+	}
+	for _, k := range c.Keys {
+		if !identifier.MatchString(k.Name) {
+			return fmt.Errorf("store: bad key name %q in %s", k.Name, c.Name)
+		}
+		switch k.Kind {
+		case String, Int, Bool:
+		default:
+			return fmt.Errorf("store: key %s.%s has unknown kind %q", c.Name, k.Name, k.Kind)
+		}
+	}
+	for _, ix := range c.Indexes {
+		for _, name := range ix {
+			if _, ok := c.Key(name); !ok {
+				return fmt.Errorf("store: index on %s names unknown key %q", c.Name, name)
+			}
+		}
+	}
+	return nil
+}
+
+// Key returns the declared key named name.
+func (c Collection) Key(name string) (Key, bool) {
+	for _, k := range c.Keys {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return Key{}, false
+}
+
+// CheckQuery rejects queries on undeclared keys and unbounded limits, so a
+// query that works on one backend cannot fail on the other.
+func (c Collection) CheckQuery(q Query) (Query, error) {
+	for _, f := range q.Filters {
+		if _, ok := c.Key(f.Key); !ok {
+			return q, fmt.Errorf("store: %s has no indexed key %q", c.Name, f.Key)
+		}
+		switch f.Op {
+		case EQ, LT, LE, GT, GE:
+		default:
+			return q, fmt.Errorf("store: bad operator %q", f.Op)
+		}
+	}
+	if q.OrderBy != "" {
+		if _, ok := c.Key(q.OrderBy); !ok {
+			return q, fmt.Errorf("store: %s has no indexed key %q to order by", c.Name, q.OrderBy)
+		}
+	}
+	if q.Limit <= 0 {
+		q.Limit = DefaultLimit
+	}
+	if q.Limit > MaxLimit {
+		q.Limit = MaxLimit
+	}
+	return q, nil
+}
+
+// Purger is implemented by backends whose files can keep deleted content
+// (SQLite's WAL); erasure calls it after deleting a subject.
+type Purger interface {
+	Purge(ctx context.Context) error
+}

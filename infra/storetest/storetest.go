@@ -1,0 +1,287 @@
+// Package storetest is the conformance suite every store.Backend passes.
+// Each backend's tests call Run with a constructor for a fresh, empty store.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/veil-privacy/veil/infra/store"
+	"github.com/veil-privacy/veil/privacy"
+)
+
+// item is the document type the suite stores.
+type item struct {
+	ID    string `json:"id"`
+	Owner string `json:"owner"`
+	N     int64  `json:"n"`
+	Open  bool   `json:"open"`
+	Note  string `json:"note,omitempty"`
+}
+
+var items = store.Collection{
+	Name:    "conformance_items",
+	Keys:    []store.Key{{Name: "owner", Kind: store.String}, {Name: "n", Kind: store.Int}, {Name: "open", Kind: store.Bool}},
+	Indexes: [][]string{{"owner", "n"}, {"open", "n"}},
+}
+
+func repo(b store.Backend) store.Repo[item] {
+	return store.Repo[item]{B: b, C: items,
+		ID:   func(i *item) string { return i.ID },
+		Keys: func(i *item) map[string]any { return map[string]any{"owner": i.Owner, "n": i.N, "open": i.Open} }}
+}
+
+// Run runs the suite. open returns a fresh backend; it is closed by the suite.
+func Run(t *testing.T, open func(t *testing.T) store.Backend) {
+	ctx := context.Background()
+	setup := func(t *testing.T) store.Repo[item] {
+		b := open(t)
+		t.Cleanup(func() { b.Close() })
+		if err := b.Ensure(ctx, items); err != nil {
+			t.Fatalf("Ensure: %v", err)
+		}
+		// Ensuring twice is how every start-up behaves.
+		if err := b.Ensure(ctx, items); err != nil {
+			t.Fatalf("Ensure again: %v", err)
+		}
+		return repo(b)
+	}
+
+	t.Run("CreateGetConflictNotFound", func(t *testing.T) {
+		r := setup(t)
+		if err := r.Create(ctx, &item{ID: "a", Owner: "x", N: 1}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Get(ctx, "a")
+		if err != nil || got.Owner != "x" || got.N != 1 {
+			t.Fatalf("Get = %+v, %v", got, err)
+		}
+		if err := r.Create(ctx, &item{ID: "a"}); privacy.ErrorCode(err) != privacy.ECONFLICT {
+			t.Fatalf("second Create: want conflict, got %v", err)
+		}
+		if _, err := r.Get(ctx, "missing"); !privacy.IsNotFound(err) {
+			t.Fatalf("Get missing: want not_found, got %v", err)
+		}
+	})
+
+	t.Run("PutReplacesAndDelete", func(t *testing.T) {
+		r := setup(t)
+		must(t, r.Put(ctx, &item{ID: "a", Owner: "x", N: 1, Note: "old"}))
+		must(t, r.Put(ctx, &item{ID: "a", Owner: "y", N: 2}))
+		got, err := r.Get(ctx, "a")
+		if err != nil || got.Owner != "y" || got.Note != "" {
+			t.Fatalf("after Put: %+v, %v", got, err)
+		}
+		// The old key value must no longer match.
+		if found, _ := r.Find(ctx, store.Query{Filters: []store.Filter{store.Where("owner", store.EQ, "x")}}); len(found) != 0 {
+			t.Fatalf("stale index entry: %+v", found)
+		}
+		must(t, r.Delete(ctx, "a"))
+		must(t, r.Delete(ctx, "a")) // deleting an absent document is fine
+		if _, err := r.Get(ctx, "a"); !privacy.IsNotFound(err) {
+			t.Fatalf("after Delete: %v", err)
+		}
+	})
+
+	t.Run("Filters", func(t *testing.T) {
+		r := setup(t)
+		for i := int64(1); i <= 6; i++ {
+			must(t, r.Create(ctx, &item{ID: fmt.Sprintf("i%d", i), Owner: []string{"x", "y"}[i%2], N: i, Open: i <= 3}))
+		}
+		cases := []struct {
+			name string
+			q    store.Query
+			want []string
+		}{
+			{"eq string", store.Query{Filters: []store.Filter{store.Where("owner", store.EQ, "x")}, OrderBy: "n"}, []string{"i2", "i4", "i6"}},
+			{"lt", store.Query{Filters: []store.Filter{store.Where("n", store.LT, 3)}, OrderBy: "n"}, []string{"i1", "i2"}},
+			{"le", store.Query{Filters: []store.Filter{store.Where("n", store.LE, 3)}, OrderBy: "n"}, []string{"i1", "i2", "i3"}},
+			{"gt", store.Query{Filters: []store.Filter{store.Where("n", store.GT, 4)}, OrderBy: "n"}, []string{"i5", "i6"}},
+			{"ge", store.Query{Filters: []store.Filter{store.Where("n", store.GE, 5)}, OrderBy: "n"}, []string{"i5", "i6"}},
+			{"eq bool + order", store.Query{Filters: []store.Filter{store.Where("open", store.EQ, true)}, OrderBy: "n", Desc: true}, []string{"i3", "i2", "i1"}},
+			{"eq + range", store.Query{Filters: []store.Filter{store.Where("owner", store.EQ, "y"), store.Where("n", store.GT, 1)}, OrderBy: "n"}, []string{"i3", "i5"}},
+			{"limit", store.Query{OrderBy: "n", Limit: 2}, []string{"i1", "i2"}},
+			{"by id", store.Query{Filters: []store.Filter{store.Where("open", store.EQ, false)}}, []string{"i4", "i5", "i6"}},
+		}
+		for _, c := range cases {
+			got, err := r.Find(ctx, c.q)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if ids := idsOf(got); fmt.Sprint(ids) != fmt.Sprint(c.want) {
+				t.Errorf("%s: got %v, want %v", c.name, ids, c.want)
+			}
+		}
+		if _, err := r.Find(ctx, store.Query{Filters: []store.Filter{store.Where("nope", store.EQ, 1)}}); err == nil {
+			t.Error("query on an undeclared key must fail")
+		}
+	})
+
+	t.Run("PagingWithAfter", func(t *testing.T) {
+		r := setup(t)
+		// Equal order keys force the id tie-break to keep pages stable.
+		for i := 0; i < 25; i++ {
+			must(t, r.Create(ctx, &item{ID: fmt.Sprintf("p%02d", i), Owner: "o", N: int64(i / 3)}))
+		}
+		for _, desc := range []bool{false, true} {
+			var seen []string
+			q := store.Query{Filters: []store.Filter{store.Where("owner", store.EQ, "o")}, OrderBy: "n", Desc: desc, Limit: 4}
+			for {
+				docs, err := r.B.Query(ctx, items.Name, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, d := range docs {
+					seen = append(seen, d.ID)
+				}
+				if len(docs) < q.Limit {
+					break
+				}
+				q.After = docs[len(docs)-1]
+			}
+			if len(seen) != 25 || !unique(seen) {
+				t.Fatalf("desc=%v: paged %d docs (%v)", desc, len(seen), seen)
+			}
+		}
+		n := 0
+		must(t, r.Each(ctx, store.Query{OrderBy: "n", Limit: 7}, func(*item) error { n++; return nil }))
+		if n != 25 {
+			t.Fatalf("Each visited %d, want 25", n)
+		}
+	})
+
+	t.Run("TxRollsBackOnError", func(t *testing.T) {
+		r := setup(t)
+		boom := errors.New("boom")
+		err := r.B.Tx(ctx, func(tx store.Tx) error {
+			if err := r.In(tx).Create(&item{ID: "t1"}); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("Tx error = %v", err)
+		}
+		if _, err := r.Get(ctx, "t1"); !privacy.IsNotFound(err) {
+			t.Fatalf("write survived a failed tx: %v", err)
+		}
+	})
+
+	t.Run("TxReadAfterWriteRefused", func(t *testing.T) {
+		r := setup(t)
+		err := r.B.Tx(ctx, func(tx store.Tx) error {
+			if err := r.In(tx).Put(&item{ID: "w"}); err != nil {
+				return err
+			}
+			_, err := r.In(tx).Get("w")
+			return err
+		})
+		if err == nil {
+			t.Fatal("a read after a write in one transaction must fail on every backend")
+		}
+	})
+
+	t.Run("ConcurrentUpdatesSerialize", func(t *testing.T) {
+		r := setup(t)
+		must(t, r.Create(ctx, &item{ID: "c"}))
+		const workers, each = 4, 10
+		var wg sync.WaitGroup
+		errs := make(chan error, workers*each)
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < each; i++ {
+					if _, err := r.Update(ctx, "c", func(it *item) error { it.N++; return nil }); err != nil {
+						errs <- err
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		got, err := r.Get(ctx, "c")
+		if err != nil || got.N != workers*each {
+			t.Fatalf("counter = %+v (%v), want %d: lost updates", got, err, workers*each)
+		}
+	})
+
+	t.Run("UpdateMissingAndAbort", func(t *testing.T) {
+		r := setup(t)
+		if _, err := r.Update(ctx, "none", func(*item) error { return nil }); !privacy.IsNotFound(err) {
+			t.Fatalf("Update missing: %v", err)
+		}
+		must(t, r.Create(ctx, &item{ID: "u", N: 1}))
+		_, err := r.Update(ctx, "u", func(it *item) error { it.N = 99; return privacy.Errorf(privacy.ECONFLICT, "no") })
+		if privacy.ErrorCode(err) != privacy.ECONFLICT {
+			t.Fatalf("Update abort: %v", err)
+		}
+		if got, _ := r.Get(ctx, "u"); got.N != 1 {
+			t.Fatalf("aborted update was stored: %+v", got)
+		}
+	})
+
+	t.Run("TxQueryAndMultiDoc", func(t *testing.T) {
+		r := setup(t)
+		must(t, r.Create(ctx, &item{ID: "m1", Owner: "q", N: 1, Open: true}))
+		// Move "open" from m1 to m2 atomically, as duplicate detection does.
+		err := r.B.Tx(ctx, func(tx store.Tx) error {
+			open, err := r.In(tx).Find(store.Query{Filters: []store.Filter{store.Where("open", store.EQ, true)}})
+			if err != nil {
+				return err
+			}
+			if len(open) != 1 {
+				return fmt.Errorf("found %d open", len(open))
+			}
+			open[0].Open = false
+			if err := r.In(tx).Put(open[0]); err != nil {
+				return err
+			}
+			return r.In(tx).Create(&item{ID: "m2", Owner: "q", N: 2, Open: true})
+		})
+		must(t, err)
+		got, err := r.Find(ctx, store.Query{Filters: []store.Filter{store.Where("open", store.EQ, true)}})
+		if err != nil || len(got) != 1 || got[0].ID != "m2" {
+			t.Fatalf("open after tx: %v %v", idsOf(got), err)
+		}
+	})
+
+	t.Run("Location", func(t *testing.T) {
+		r := setup(t)
+		if r.B.Location() == "" {
+			t.Fatal("every backend must declare its location (R6)")
+		}
+	})
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func idsOf(items []*item) []string {
+	out := []string{}
+	for _, i := range items {
+		out = append(out, i.ID)
+	}
+	return out
+}
+
+func unique(ids []string) bool {
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			return false
+		}
+		seen[id] = true
+	}
+	return true
+}

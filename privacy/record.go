@@ -1,0 +1,36 @@
+package privacy
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// AdRecord is what is stored of one ad request after minimization: plain
+// fields that identify no one, device ids only as keyed hashes, and the rest
+// sealed under the subject's own data key (R5) so that destroying that key
+// makes every copy unreadable (R12).
+type AdRecord struct {
+	ID           string                     `json:"id"`
+	SubjectKey   string                     `json:"subject_key"`
+	AppID        string                     `json:"app_id"`
+	Platform     Platform                   `json:"platform"`
+	Region       string                     `json:"region"` // "CN" for mainland China (R6)
+	ReceivedAt   time.Time                  `json:"received_at"`
+	ExpiresAt    time.Time                  `json:"expires_at"`
+	Retention    string                     `json:"retention"`
+	Personalized bool                       `json:"personalized"`
+	Purposes     []Purpose                  `json:"purposes"`
+	Fields       map[string]json.RawMessage `json:"fields"`             // kept, not personal on their own (truncated ip included)
+	IDHashes     map[string]string          `json:"id_hashes"`          // field path → keyed hash
+	Sealed       []byte                     `json:"sealed,omitempty"`   // encrypted JSON of raw ids and encrypted fields
+	Isolated     string                     `json:"isolated,omitempty"` // why it is kept but out of processing (hold, backup)
+}
+
+// DeviceLink maps one device id hash to the subject its records are filed
+// under, so a request naming any of a device's ids finds all of them.
+type DeviceLink struct {
+	IDHash     string    `json:"id_hash"`
+	SubjectKey string    `json:"subject_key"`
+	IDType     string    `json:"id_type"`
+	LinkedAt   time.Time `json:"linked_at"`
+}

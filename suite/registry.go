@@ -1,0 +1,32 @@
+package suite
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"sort"
+
+	"github.com/veil-privacy/veil/functions"
+)
+
+// Registry maps each function name (VEIL_FUNCTIONS, the Knative Service
+// names) to its constructor. Adding a function means adding it here.
+func Registry() map[string]functions.Constructor {
+	return map[string]functions.Constructor{}
+}
+
+// Names lists the registered functions in a stable order.
+func Names() []string {
+	var out []string
+	for n := range Registry() {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// derive gives a purpose-bound key from the master key.
+func derive(master []byte, label string) []byte {
+	m := hmac.New(sha256.New, master)
+	m.Write([]byte("veil/" + label))
+	return m.Sum(nil)
+}
