@@ -50,16 +50,19 @@ const (
 // the single source for ingest (what to keep), export (what to show),
 // retention (how long) and the generated docs.
 type Field struct {
-	Path      string // as the SDK sends it under "device", dotted for ids
-	Android   bool
-	IOS       bool
-	Purposes  []Purpose
-	Category  Category
-	Kind      Kind
-	Members   []string // for KindObject: the allowed member names, all numbers
-	Sensitive bool     // sensitive personal information under PIPL (location)
-	Treatment Treatment
-	Note      string // the policy's wording, for docs and exports
+	Path     string // as the SDK sends it under "device", dotted for ids
+	Android  bool
+	IOS      bool
+	Purposes []Purpose
+	Category Category
+	Kind     Kind
+	Members  []string // for KindObject: the allowed member names
+	// MemberKind is the kind of every member of a KindObject; empty means
+	// KindNumber (screen, geo). app{name,version} has string members.
+	MemberKind Kind
+	Sensitive  bool // sensitive personal information under PIPL (location)
+	Treatment  Treatment
+	Note       string // the policy's wording, for docs and exports
 }
 
 // Category groups fields for records of processing, incidents and exports.
@@ -113,7 +116,7 @@ var fieldTable = [...]Field{
 	{Path: "country", Android: true, IOS: true, Purposes: []Purpose{PurposeLocale}, Category: CatLocale, Kind: KindString, Note: "country"},
 	{Path: "os_version", Android: true, IOS: true, Purposes: []Purpose{PurposeOS}, Category: CatOS, Kind: KindString, Note: "OS version"},
 	{Path: "os_update_time", Android: true, IOS: true, Purposes: []Purpose{PurposeOS}, Category: CatOS, Kind: KindScalar, Note: "OS update time"},
-	{Path: "app", Android: true, IOS: true, Purposes: []Purpose{PurposeAttribution}, Category: CatApp, Kind: KindObject, Members: []string{"name", "version"}, Note: "app name and version"},
+	{Path: "app", Android: true, IOS: true, Purposes: []Purpose{PurposeAttribution}, Category: CatApp, Kind: KindObject, Members: []string{"name", "version"}, MemberKind: KindString, Note: "app name and version"},
 	{Path: "installed_apps", Android: true, Purposes: []Purpose{PurposeAttribution, PurposePersonalization}, Category: CatAppList, Kind: KindStringArray, Treatment: Encrypt, Note: "installed app list"},
 	{Path: "sensors", Android: true, IOS: true, Purposes: []Purpose{PurposeFraud, PurposePersonalization}, Category: CatSensors, Kind: KindArray, Note: "sensor information"},
 	{Path: "geo", Android: true, IOS: true, Purposes: []Purpose{PurposeFraud, PurposePersonalization}, Category: CatLocation, Kind: KindObject, Members: []string{"lat", "lon", "accuracy"}, Sensitive: true, Treatment: Encrypt, Note: "geographic location (sensitive)"},
