@@ -24,6 +24,19 @@ type AdRecord struct {
 	IDHashes     map[string]string          `json:"id_hashes"`          // field path → keyed hash
 	Sealed       []byte                     `json:"sealed,omitempty"`   // encrypted JSON of raw ids and encrypted fields
 	Isolated     string                     `json:"isolated,omitempty"` // why it is kept but out of processing (hold, backup)
+	// CoarseGeo is geo rounded by CoarsenGeo, set only when geo was kept;
+	// the precise position exists only inside Sealed.
+	CoarseGeo *GeoPoint `json:"coarse_geo,omitempty"`
+}
+
+// Sealed's plaintext is a JSON object: table path ("ids.oaid", "geo") →
+// the value as collected. SealedFields is its Go form.
+type SealedFields map[string]json.RawMessage
+
+// GeoPoint is a coarse position.
+type GeoPoint struct {
+	Lat float64 `json:"lat"`
+	Lon float64 `json:"lon"`
 }
 
 // DeviceLink maps one device id hash to the subject its records are filed
