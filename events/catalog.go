@@ -30,6 +30,7 @@ const (
 	OperationsCeased      = "com.veil.operations.ceased.v1"
 	ResidencyViolated     = "com.veil.residency.violated.v1"
 	EventDeadLettered     = "com.veil.event.deadlettered.v1"
+	FanoutContinued       = "com.veil.fanout.continued.v1"
 )
 
 // AdRequestReceivedData carries only what ingest kept.
@@ -137,6 +138,14 @@ type DeadLetterData struct {
 	Error      string `json:"error"`
 }
 
+// FanoutData asks the owner of a notification fan-out (incidents,
+// policies) to go on with it from its stored cursor. Gen lets a stale
+// continuation recognise itself and stop, so at most one chain runs.
+type FanoutData struct {
+	Job string `json:"job"`
+	Gen int    `json:"gen"`
+}
+
 // catalog maps each type to its payload type. It is read-only.
 var catalog = map[string]reflect.Type{
 	AdRequestReceived:     reflect.TypeFor[AdRequestReceivedData](),
@@ -157,6 +166,7 @@ var catalog = map[string]reflect.Type{
 	OperationsCeased:      reflect.TypeFor[RefData](),
 	ResidencyViolated:     reflect.TypeFor[ResidencyData](),
 	EventDeadLettered:     reflect.TypeFor[DeadLetterData](),
+	FanoutContinued:       reflect.TypeFor[FanoutData](),
 }
 
 // Types lists every type in the catalog.
