@@ -125,9 +125,9 @@ func (r Retention) ExpiresAt(name string, from time.Time) time.Time {
 }
 
 // With returns the policy with class name's period set to d. It refuses
-// unknown classes, periods under the class's legal floor and over
-// MaxRetention, and combinations that break a cross-class rule (the audit
-// log never outlived by the network logs it must cover).
+// unknown classes and periods under the class's legal floor or over
+// MaxRetention. Rules between classes are Check's, run once every
+// override is in (one override may need another to be valid).
 func (r Retention) With(name string, d time.Duration) (Retention, error) {
 	classes := r.Classes()
 	found := false
@@ -148,8 +148,7 @@ func (r Retention) With(name string, d time.Duration) (Retention, error) {
 	if !found {
 		return r, FieldError(name, "unknown retention class %q (known: %s)", name, strings.Join(RetentionClassNames(), ", "))
 	}
-	out := Retention{classes: classes}
-	return out, out.Check()
+	return Retention{classes: classes}, nil
 }
 
 // Check enforces the rules between classes.
@@ -187,19 +186,21 @@ func ParseRetention(s string) (time.Duration, error) {
 	if err != nil {
 		return bad()
 	}
-	var d time.Duration
+	var per time.Duration
 	switch unit {
 	case 'd':
-		d = time.Duration(n) * Day
+		per = Day
 	case 'h':
-		d = time.Duration(n) * time.Hour
+		per = time.Hour
 	default:
 		return bad()
 	}
-	if d > MaxRetention {
+	// Compare before multiplying: seven digits of hours overflow a
+	// Duration (found by FuzzParseRetention).
+	if n > int64(MaxRetention/per) {
 		return 0, Errorf(EINVALID, "a retention period may not exceed %s, not %q", FormatRetention(MaxRetention), s)
 	}
-	return d, nil
+	return time.Duration(n) * per, nil
 }
 
 // FormatRetention writes a period the way ParseRetention reads it: whole

@@ -54,6 +54,9 @@ func TestRetentionWith(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			base := DefaultRetention()
 			r, err := base.With(c.class, c.period)
+			if err == nil {
+				err = r.Check()
+			}
 			if c.field == "" {
 				if err != nil || r.Period(c.class) != c.period {
 					t.Fatalf("got %v, %v", r.Period(c.class), err)
@@ -82,6 +85,7 @@ func TestParseRetention(t *testing.T) {
 		{"36500d", MaxRetention},
 		{"36501d", 0},
 		{"876001h", 0},
+		{"2700000h", 0}, // overflowed a Duration before the bound check
 		{"0d", 0},
 		{"007d", 0},
 		{"-5d", 0},

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/veil-privacy/veil/privacy"
 )
 
 // MaxValueBytes bounds any one variable; nothing legitimate comes close.
@@ -53,6 +55,16 @@ type Config struct {
 	EventBackoff time.Duration // VEIL_EVENT_BACKOFF
 
 	ExportTTL time.Duration // VEIL_EXPORT_TTL: how long a download link works
+
+	// AllowCrossBorder (VEIL_ALLOW_CROSS_BORDER) lets a backend located
+	// outside mainland China start at all (R6); without it such a
+	// configuration is refused at start-up. Writes of CN data there still
+	// need each subject's recorded cross-border consent.
+	AllowCrossBorder bool
+	// RetentionOverrides holds the VEIL_RETENTION_<CLASS> variables that
+	// were set (class name → period), already checked against the
+	// policy's legal floors; Retention applies them.
+	RetentionOverrides map[string]time.Duration
 }
 
 // Error is a configuration error naming the variable.
@@ -156,6 +168,18 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.Production = b
 	}
+	if p := get("VEIL_ALLOW_CROSS_BORDER", "false"); p != "" {
+		b, err := strconv.ParseBool(p)
+		if err != nil {
+			errs = append(errs, &Error{"VEIL_ALLOW_CROSS_BORDER", "must be true or false"})
+		}
+		c.AllowCrossBorder = b
+	}
+	overrides, rerr := retentionOverrides(get)
+	if rerr != nil {
+		errs = append(errs, rerr)
+	}
+	c.RetentionOverrides = overrides
 	retry := get("VEIL_EVENT_RETRY", "5")
 	n, err := strconv.Atoi(retry)
 	if err != nil || n < 0 || n > 100 {
@@ -185,6 +209,73 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, &Error{"VEIL_S3_BUCKET", "VEIL_BLOB=s3 needs a bucket"})
 	}
 	return c, errors.Join(errs...)
+}
+
+// retentionOverrides reads VEIL_RETENTION_<CLASS> for every class of the
+// policy (getenv cannot list variables, so a misspelt class name is not
+// seen; docs/retention.md lists the exact names). Each value is parsed
+// strictly and checked against its class's legal floor, so a network-log
+// period under six months stops the process at start-up, naming the
+// variable.
+func retentionOverrides(get func(name, def string) string) (map[string]time.Duration, error) {
+	var errs []error
+	var out map[string]time.Duration
+	policy := privacy.DefaultRetention()
+	for _, class := range privacy.RetentionClassNames() {
+		name := privacy.RetentionVar(class)
+		v := get(name, "")
+		if v == "" {
+			continue
+		}
+		d, err := privacy.ParseRetention(v)
+		if err == nil {
+			policy, err = policy.With(class, d)
+		}
+		if err != nil {
+			errs = append(errs, &Error{name, privacy.ErrorMessage(err)})
+			continue
+		}
+		if out == nil {
+			out = map[string]time.Duration{}
+		}
+		out[class] = d
+	}
+	if len(errs) == 0 {
+		if err := policy.Check(); err != nil {
+			errs = append(errs, &Error{retentionVarOf(err), privacy.ErrorMessage(err)})
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// retentionVarOf names the variable a policy error is about.
+func retentionVarOf(err error) string {
+	var pe *privacy.Error
+	if errors.As(err, &pe) && pe.Field != "" {
+		return privacy.RetentionVar(pe.Field)
+	}
+	return "VEIL_RETENTION_AUDIT"
+}
+
+// Retention is the retention policy in force: the defaults with the
+// VEIL_RETENTION_* overrides applied. A Config built by hand (tests) may
+// hold overrides Load would have refused; they are reported here.
+func (c Config) Retention() (privacy.Retention, error) {
+	p := privacy.DefaultRetention()
+	for _, class := range privacy.RetentionClassNames() {
+		d, ok := c.RetentionOverrides[class]
+		if !ok {
+			continue
+		}
+		var err error
+		if p, err = p.With(class, d); err != nil {
+			return p, &Error{privacy.RetentionVar(class), privacy.ErrorMessage(err)}
+		}
+	}
+	if err := p.Check(); err != nil {
+		return p, &Error{retentionVarOf(err), privacy.ErrorMessage(err)}
+	}
+	return p, nil
 }
 
 // Enabled reports whether function name runs in this process.
