@@ -31,6 +31,8 @@ const (
 	ResidencyViolated     = "com.veil.residency.violated.v1"
 	EventDeadLettered     = "com.veil.event.deadlettered.v1"
 	FanoutContinued       = "com.veil.fanout.continued.v1"
+	HoldPlaced            = "com.veil.hold.placed.v1"
+	HoldLifted            = "com.veil.hold.lifted.v1"
 )
 
 // AdRequestReceivedData carries only what ingest kept.
@@ -146,6 +148,17 @@ type FanoutData struct {
 	Gen int    `json:"gen"`
 }
 
+// HoldData is a legal hold placed on or lifted from a subject (R20): its
+// records are kept, isolated, until the hold ends. Reason is the ops
+// team's words (a case number, never personal data).
+type HoldData struct {
+	HoldID     string     `json:"hold_id"`
+	SubjectKey string     `json:"subject_key"`
+	Actor      string     `json:"actor"`
+	Reason     string     `json:"reason"`
+	Until      *time.Time `json:"until,omitempty"`
+}
+
 // catalog maps each type to its payload type. It is read-only.
 var catalog = map[string]reflect.Type{
 	AdRequestReceived:     reflect.TypeFor[AdRequestReceivedData](),
@@ -167,6 +180,8 @@ var catalog = map[string]reflect.Type{
 	ResidencyViolated:     reflect.TypeFor[ResidencyData](),
 	EventDeadLettered:     reflect.TypeFor[DeadLetterData](),
 	FanoutContinued:       reflect.TypeFor[FanoutData](),
+	HoldPlaced:            reflect.TypeFor[HoldData](),
+	HoldLifted:            reflect.TypeFor[HoldData](),
 }
 
 // Types lists every type in the catalog.
