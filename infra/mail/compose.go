@@ -43,7 +43,10 @@ func Compose(m *Message, now time.Time) ([]byte, error) {
 		h("Content-Type", "text/plain; charset=UTF-8")
 		h("Content-Transfer-Encoding", "quoted-printable")
 		b.WriteString("\r\n")
-		return b.Bytes(), writeQP(&b, m.Text)
+		if err := writeQP(&b, m.Text); err != nil {
+			return nil, err
+		}
+		return b.Bytes(), nil
 	}
 	mw := multipart.NewWriter(&b)
 	h("Content-Type", "multipart/alternative; boundary="+mw.Boundary())
