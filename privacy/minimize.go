@@ -114,26 +114,32 @@ func (r *AdRequest) Check() error {
 	return nil
 }
 
-// Minimize applies the policy's field table to a request (R1–R4): it keeps
-// what the platform declares and consent allows, reports everything else
-// with the strongest reason, and type-checks every declared value (a
-// declared field of the wrong shape is a 400 naming it, even when consent
-// would have dropped it, so an SDK bug shows up whatever the user chose).
-// Undeclared values are not inspected at all. recorded is the subject's
-// registry entry (nil when none).
-func Minimize(r *AdRequest, app *App, recorded *Consent) (*Minimized, error) {
+// Inspected is a request whose every declared value has been type-checked
+// and put in stored form, before consent is applied. Device ids are known
+// at this point, so the caller can look up what the registry holds for
+// them and then call Minimize.
+type Inspected struct {
+	Platform Platform
+	req      *AdRequest
+	values   []KeptField // declared for the platform, in table order
+	dropped  []Dropped   // undeclared
+}
+
+// Inspect checks a request against the field table: the envelope, every
+// value the platform declares (a declared field of the wrong shape is a
+// 400 naming it, even when consent would drop it, so an SDK bug shows up
+// whatever the user chose), and lists what the table does not declare for
+// the platform (R1). Undeclared values are not inspected at all.
+func Inspect(r *AdRequest) (*Inspected, error) {
 	if err := r.Check(); err != nil {
 		return nil, err
 	}
-	p := r.SDK.Platform
-	eff := Evaluate(r.Consent, r.User.Age, app != nil && app.ChildDirected, recorded)
-	m := &Minimized{Platform: p, Consent: eff, Personalized: eff.Personalized}
+	in := &Inspected{Platform: r.SDK.Platform, req: r}
 
 	// The table's paths are relative to "device"; the contract puts app at
 	// the top level, where it is the table's "app" row.
 	values := make(map[string]json.RawMessage, len(r.Device)+4)
-	inputName := map[string]string{}
-	var undeclared []string
+	inputName := make(map[string]string, len(r.Device)+4)
 	for k, v := range r.Device {
 		switch {
 		case k == "ids":
@@ -164,7 +170,7 @@ func Minimize(r *AdRequest, app *App, recorded *Consent) (*Minimized, error) {
 		}
 	}
 
-	for _, f := range Fields() {
+	for _, f := range fieldTable {
 		raw, ok := values[f.Path]
 		if !ok {
 			continue
@@ -173,8 +179,8 @@ func Minimize(r *AdRequest, app *App, recorded *Consent) (*Minimized, error) {
 		if isNull(raw) {
 			continue // absent, as far as the policy is concerned
 		}
-		if !f.On(p) {
-			m.Dropped = append(m.Dropped, Dropped{Field: f.Path, Reason: ReasonUndeclared})
+		if !f.On(in.Platform) {
+			in.dropped = append(in.dropped, Dropped{Field: f.Path, Reason: ReasonUndeclared})
 			continue
 		}
 		kept, unknown, err := checkValue(f, inputName[f.Path], raw)
@@ -182,34 +188,81 @@ func Minimize(r *AdRequest, app *App, recorded *Consent) (*Minimized, error) {
 			return nil, err
 		}
 		for _, u := range unknown {
-			m.Dropped = append(m.Dropped, Dropped{Field: f.Path + "." + u, Reason: ReasonUndeclared})
+			in.dropped = append(in.dropped, Dropped{Field: f.Path + "." + u, Reason: ReasonUndeclared})
 		}
-		if kept.Value == nil {
-			continue // an id that names nothing (empty, all zeros)
-		}
-		if reason := eff.DropReason(f); reason != "" {
-			m.Dropped = append(m.Dropped, Dropped{Field: f.Path, Reason: reason})
-			continue
-		}
-		m.Kept = append(m.Kept, kept)
-		for _, pu := range f.Purposes {
-			if !slices.Contains(m.Purposes, pu) {
-				m.Purposes = append(m.Purposes, pu)
-			}
+		if kept.Value != nil { // nil: an id that names nothing (empty, all zeros)
+			in.values = append(in.values, kept)
 		}
 	}
 	for path := range values { // not in the table at all
-		undeclared = append(undeclared, path)
+		in.dropped = append(in.dropped, Dropped{Field: path, Reason: ReasonUndeclared})
 	}
-	for _, path := range undeclared {
-		m.Dropped = append(m.Dropped, Dropped{Field: path, Reason: ReasonUndeclared})
+	return in, nil
+}
+
+// DeviceIDs returns the request's usable device ids in PrimaryIDOrder.
+// Ids are never consent-gated, so these are the ids a minimized record
+// keeps.
+func (in *Inspected) DeviceIDs() []KeptField {
+	var out []KeptField
+	for _, t := range PrimaryIDOrder {
+		for _, k := range in.values {
+			if k.IDType == t {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// Country is the country the device reports ("" when it does not).
+func (in *Inspected) Country() string {
+	for _, k := range in.values {
+		if k.Field.Path == "country" {
+			s, _ := jsonString(k.Value)
+			return s
+		}
+	}
+	return ""
+}
+
+// Minimize applies consent to an inspected request (R2–R4): the request's
+// flags and the registry's record (nil when none), the stricter winning,
+// with the minors' rule for app. Every field not kept is reported once,
+// with the strongest reason (see Stronger).
+func (in *Inspected) Minimize(app *App, recorded *Consent) *Minimized {
+	r := in.req
+	eff := Evaluate(r.Consent, r.User.Age, app != nil && app.ChildDirected, recorded)
+	m := &Minimized{Platform: in.Platform, Consent: eff, Personalized: eff.Personalized,
+		Kept: make([]KeptField, 0, len(in.values)), Dropped: make([]Dropped, 0, len(in.dropped)+4)}
+	m.Dropped = append(m.Dropped, in.dropped...)
+	for _, k := range in.values {
+		if reason := eff.DropReason(k.Field); reason != "" {
+			m.Dropped = append(m.Dropped, Dropped{Field: k.Field.Path, Reason: reason})
+			continue
+		}
+		m.Kept = append(m.Kept, k)
 	}
 	sort.Slice(m.Dropped, func(i, j int) bool { return m.Dropped[i].Field < m.Dropped[j].Field })
-	order := []Purpose{PurposeFraud, PurposeAttribution, PurposeCreative, PurposeLocale, PurposeOS, PurposePersonalization}
-	sort.SliceStable(m.Purposes, func(i, j int) bool {
-		return slices.Index(order, m.Purposes[i]) < slices.Index(order, m.Purposes[j])
-	})
-	return m, nil
+	for _, pu := range []Purpose{PurposeFraud, PurposeAttribution, PurposeCreative, PurposeLocale, PurposeOS, PurposePersonalization} {
+		for _, k := range m.Kept {
+			if k.Field.Serves(pu) {
+				m.Purposes = append(m.Purposes, pu)
+				break
+			}
+		}
+	}
+	return m
+}
+
+// Minimize is Inspect then Minimize, for callers that already hold the
+// registry's record.
+func Minimize(r *AdRequest, app *App, recorded *Consent) (*Minimized, error) {
+	in, err := Inspect(r)
+	if err != nil {
+		return nil, err
+	}
+	return in.Minimize(app, recorded), nil
 }
 
 // checkValue type-checks raw against f's kind and returns it in stored

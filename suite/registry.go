@@ -6,12 +6,17 @@ import (
 	"sort"
 
 	"github.com/veil-privacy/veil/functions"
+	"github.com/veil-privacy/veil/functions/consent"
+	"github.com/veil-privacy/veil/functions/ingest"
 )
 
 // Registry maps each function name (VEIL_FUNCTIONS, the Knative Service
 // names) to its constructor. Adding a function means adding it here.
 func Registry() map[string]functions.Constructor {
-	return map[string]functions.Constructor{}
+	return map[string]functions.Constructor{
+		consent.Name: consent.New,
+		ingest.Name:  ingest.New,
+	}
 }
 
 // Names lists the registered functions in a stable order.

@@ -1,0 +1,192 @@
+package ingest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/veil-privacy/veil/infra/httpx"
+	"github.com/veil-privacy/veil/infra/keys"
+	"github.com/veil-privacy/veil/infra/store"
+	"github.com/veil-privacy/veil/privacy"
+)
+
+// HeaderAppKey carries an app's key on SDK and developer calls (SPEC §5).
+const HeaderAppKey = "X-Veil-App-Key"
+
+// maxAppBody bounds POST /v1/apps; a registration is a few hundred bytes.
+const maxAppBody = 16 << 10
+
+// keyHash is what is stored of an app key. The label keeps app keys and
+// subject identifiers in separate hash domains.
+func keyHash(k *keys.Ring, key string) string { return k.Hash("app-key:" + key) }
+
+// AppByKey authenticates an app key: the registered, unrevoked app it
+// belongs to, or an EUNAUTHORIZED error (no key, unknown key and revoked
+// key look alike to the caller). Other functions use it for calls made by
+// a developer for its users (consent, attested requests).
+func AppByKey(ctx context.Context, db *store.DB, k *keys.Ring, key string) (*privacy.App, error) {
+	key = strings.TrimSpace(key)
+	if key == "" {
+		return nil, privacy.Errorf(privacy.EUNAUTHORIZED, "this endpoint needs an app key (%s)", HeaderAppKey)
+	}
+	if len(key) > 128 {
+		return nil, privacy.Errorf(privacy.EUNAUTHORIZED, "unknown or revoked app key")
+	}
+	apps, err := db.Apps.Find(ctx, store.Query{Filters: []store.Filter{store.Where("key_hash", store.EQ, keyHash(k, key))}, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(apps) == 0 || apps[0].Revoked {
+		return nil, privacy.Errorf(privacy.EUNAUTHORIZED, "unknown or revoked app key")
+	}
+	return apps[0], nil
+}
+
+// ResolveSubjectKey is the key a subject's ad records are filed under. A
+// device is filed under the first id it was seen with (see
+// privacy.PrimaryIDOrder), so naming it by any other of its ids goes
+// through the device link ingest wrote; an account, or a device never
+// seen, is filed under its own key.
+func ResolveSubjectKey(ctx context.Context, db *store.DB, k *keys.Ring, s privacy.Subject) (string, error) {
+	own := k.SubjectKey(s)
+	if !s.IsDevice() {
+		return own, nil
+	}
+	link, err := db.Devices.Get(ctx, own)
+	if privacy.IsNotFound(err) {
+		return own, nil
+	} else if err != nil {
+		return "", err
+	}
+	return link.SubjectKey, nil
+}
+
+type appInput struct {
+	Name           string           `json:"name"`
+	Platform       privacy.Platform `json:"platform"`
+	DeveloperEmail string           `json:"developer_email"`
+	DisclosesSDK   *bool            `json:"discloses_sdk"`
+	ChildDirected  bool             `json:"child_directed"`
+	PushWebhook    string           `json:"push_webhook"`
+}
+
+// check validates a registration. production demands https webhooks;
+// `veil serve` and tests post to loopback over http.
+func (in *appInput) check(production bool) error {
+	in.Name = strings.TrimSpace(in.Name)
+	if in.Name == "" || utf8.RuneCountInString(in.Name) > 200 || !utf8.ValidString(in.Name) {
+		return privacy.FieldError("name", "1–200 characters")
+	}
+	if !in.Platform.Valid() {
+		return privacy.FieldError("platform", "must be android or ios")
+	}
+	a, err := mail.ParseAddress(in.DeveloperEmail)
+	if err != nil || a.Address != strings.TrimSpace(in.DeveloperEmail) || len(a.Address) > 254 {
+		return privacy.FieldError("developer_email", "not a valid email address")
+	}
+	in.DeveloperEmail = a.Address
+	if in.DisclosesSDK == nil || !*in.DisclosesSDK {
+		return privacy.FieldError("discloses_sdk", "the developer must attest that its privacy policy discloses this SDK (policy §1)")
+	}
+	if in.PushWebhook != "" {
+		u, err := url.Parse(in.PushWebhook)
+		ok := err == nil && u.Host != "" && u.User == nil && (u.Scheme == "https" || (!production && u.Scheme == "http"))
+		if !ok || len(in.PushWebhook) > 2048 {
+			want := "an absolute http(s) URL"
+			if production {
+				want = "an absolute https URL"
+			}
+			return privacy.FieldError("push_webhook", "must be %s", want)
+		}
+	}
+	return nil
+}
+
+// appView is an app as ops see it: no key hash.
+type appView struct {
+	AppID          string           `json:"app_id"`
+	Name           string           `json:"name"`
+	Platform       privacy.Platform `json:"platform"`
+	DeveloperEmail string           `json:"developer_email"`
+	DisclosesSDK   bool             `json:"discloses_sdk"`
+	ChildDirected  bool             `json:"child_directed"`
+	PushWebhook    string           `json:"push_webhook,omitempty"`
+	Revoked        bool             `json:"revoked"`
+	RevokedAt      *time.Time       `json:"revoked_at,omitempty"`
+	CreatedAt      time.Time        `json:"created_at"`
+}
+
+func viewOf(a *privacy.App) appView {
+	return appView{AppID: a.ID, Name: a.Name, Platform: a.Platform, DeveloperEmail: a.DeveloperEmail,
+		DisclosesSDK: a.DisclosesSDK, ChildDirected: a.ChildDirected, PushWebhook: a.PushWebhook,
+		Revoked: a.Revoked, RevokedAt: a.RevokedAt, CreatedAt: a.CreatedAt}
+}
+
+func randomToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand never fails on supported platforms
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (s *service) registerApp(w http.ResponseWriter, r *http.Request) {
+	var in appInput
+	if err := httpx.Decode(w, r, maxAppBody, &in); err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	if err := in.check(s.d.Config.Production); err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	key := "vk_" + randomToken(32)
+	app := &privacy.App{ID: "app_" + hex.EncodeToString(id), Name: in.Name, Platform: in.Platform,
+		DeveloperEmail: in.DeveloperEmail, KeyHash: keyHash(s.d.Keys, key), DisclosesSDK: true,
+		ChildDirected: in.ChildDirected, PushWebhook: in.PushWebhook, CreatedAt: s.d.Now().UTC()}
+	if err := s.d.DB.Apps.Create(r.Context(), app); err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	s.d.Log.Info().Str("app_id", app.ID).Str("platform", string(app.Platform)).Bool("child_directed", app.ChildDirected).Msg("app registered")
+	// The key is shown this once; only its keyed hash is stored.
+	httpx.JSON(w, http.StatusCreated, map[string]string{"app_id": app.ID, "app_key": key})
+}
+
+func (s *service) listApps(w http.ResponseWriter, r *http.Request) {
+	out := []appView{}
+	err := s.d.DB.Apps.Each(r.Context(), store.Query{}, func(a *privacy.App) error {
+		out = append(out, viewOf(a))
+		return nil
+	})
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	httpx.JSON(w, http.StatusOK, map[string]any{"apps": out})
+}
+
+func (s *service) revokeApp(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	app, err := s.d.DB.Apps.Update(r.Context(), id, func(a *privacy.App) error {
+		if !a.Revoked {
+			now := s.d.Now().UTC()
+			a.Revoked, a.RevokedAt = true, &now
+		}
+		return nil
+	})
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	s.d.Log.Info().Str("app_id", app.ID).Msg("app revoked")
+	httpx.JSON(w, http.StatusOK, viewOf(app))
+}
