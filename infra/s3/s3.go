@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -249,6 +250,10 @@ func mapErr(err error) error {
 		case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable || code >= 500:
 			return fmt.Errorf("%w: %w", privacy.Errorf(privacy.EUNAVAILABLE, "blob store unavailable, retry later"), err)
 		}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return fmt.Errorf("%w: %w", privacy.Errorf(privacy.EUNAVAILABLE, "blob store unreachable, retry later"), err)
 	}
 	return fmt.Errorf("s3: %w", err)
 }
