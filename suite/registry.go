@@ -8,14 +8,16 @@ import (
 	"github.com/veil-privacy/veil/functions"
 	"github.com/veil-privacy/veil/functions/consent"
 	"github.com/veil-privacy/veil/functions/ingest"
+	"github.com/veil-privacy/veil/functions/retention"
 )
 
 // Registry maps each function name (VEIL_FUNCTIONS, the Knative Service
 // names) to its constructor. Adding a function means adding it here.
 func Registry() map[string]functions.Constructor {
 	return map[string]functions.Constructor{
-		consent.Name: consent.New,
-		ingest.Name:  ingest.New,
+		consent.Name:   consent.New,
+		ingest.Name:    ingest.New,
+		retention.Name: retention.New,
 	}
 }
 

@@ -92,6 +92,9 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (s *Suite, err 
 			s.closeBackends()
 		}
 	}()
+	if err := checkResidency(cfg, log); err != nil {
+		return nil, err
+	}
 	b, err := s.openBackends(ctx, &cfg, log)
 	if err != nil {
 		return nil, err
