@@ -7,7 +7,10 @@
 package consent
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -51,43 +54,57 @@ func New(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 	}, nil
 }
 
-// Input is the body of PUT /v1/consents/{subject}.
+// Input is a consent change, as PUT /v1/consents/{subject} carries it.
 type Input struct {
-	Purposes map[string]bool `json:"purposes"`
-	Guardian *bool           `json:"guardian,omitempty"`
-	Source   string          `json:"source"`
+	Purposes map[string]bool
+	Guardian *bool
+	Source   string
 }
 
-// Check validates a change: known purposes only, at least one decision,
-// a known source ("api" when none is given).
-func (in *Input) Check() error {
-	for p := range in.Purposes {
+// wire is the body as sent: purposes stay raw until each is checked, so a
+// wrong value is reported with its own name ("purposes.location").
+type wire struct {
+	Purposes map[string]json.RawMessage `json:"purposes"`
+	Guardian *bool                      `json:"guardian,omitempty"`
+	Source   string                     `json:"source"`
+}
+
+// check validates a change: known purposes with boolean values, at least
+// one decision, a known source ("api" when none is given).
+func (w *wire) check() (Input, error) {
+	in := Input{Purposes: make(map[string]bool, len(w.Purposes)), Guardian: w.Guardian, Source: w.Source}
+	for _, p := range slices.Sorted(maps.Keys(w.Purposes)) {
 		if !privacy.ValidConsentPurpose(p) {
-			return privacy.FieldError("purposes."+clip(p), "unknown purpose; known: %s", strings.Join(privacy.ConsentPurposes(), ", "))
+			return in, privacy.FieldError("purposes."+clip(p), "unknown purpose; known: %s", strings.Join(privacy.ConsentPurposes(), ", "))
+		}
+		switch string(bytes.TrimSpace(w.Purposes[p])) {
+		case "true":
+			in.Purposes[p] = true
+		case "false":
+			in.Purposes[p] = false
+		default:
+			return in, privacy.FieldError("purposes."+p, "must be true or false")
 		}
 	}
 	if len(in.Purposes) == 0 && in.Guardian == nil {
-		return privacy.FieldError("purposes", "name at least one purpose (or guardian)")
+		return in, privacy.FieldError("purposes", "name at least one purpose (or guardian)")
 	}
 	if in.Source == "" {
 		in.Source = "api"
 	}
 	if !slices.Contains(sources, in.Source) {
-		return privacy.FieldError("source", "must be one of %s", strings.Join(sources, ", "))
+		return in, privacy.FieldError("source", "must be one of %s", strings.Join(sources, ", "))
 	}
-	return nil
+	return in, nil
 }
 
 // DecodeInput is the consent body's parser.
-func DecodeInput(body []byte) (*Input, error) {
-	var in Input
-	if err := httpx.DecodeBytes(body, &in); err != nil {
-		return nil, err
+func DecodeInput(body []byte) (Input, error) {
+	var w wire
+	if err := httpx.DecodeBytes(body, &w); err != nil {
+		return Input{}, err
 	}
-	if err := in.Check(); err != nil {
-		return nil, err
-	}
-	return &in, nil
+	return w.check()
 }
 
 // clip keeps echoed names short; they are the caller's own input.
@@ -162,12 +179,13 @@ func (s *service) put(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	var in Input
-	if err := httpx.Decode(w, r, maxBody, &in); err != nil {
+	var body wire
+	if err := httpx.Decode(w, r, maxBody, &body); err != nil {
 		httpx.Error(w, r, err)
 		return
 	}
-	if err := in.Check(); err != nil {
+	in, err := body.check()
+	if err != nil {
 		httpx.Error(w, r, err)
 		return
 	}
