@@ -74,7 +74,7 @@ func (s *Suite) openBackends(ctx context.Context, cfg *config.Config, log zerolo
 	case "outbox":
 		s.Deps.Mail = &mail.Outbox{Dir: filepath.Join(cfg.Data, "outbox"), Loc: cfg.MailLocation}
 	default:
-		if s.Deps.Mail, err = openSES(ctx, cfg); err != nil {
+		if s.Deps.Mail, err = s.openSES(ctx, cfg, b); err != nil {
 			return nil, err
 		}
 	}

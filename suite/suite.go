@@ -23,6 +23,7 @@ import (
 	"github.com/veil-privacy/veil/functions"
 	"github.com/veil-privacy/veil/infra/config"
 	"github.com/veil-privacy/veil/infra/httpx"
+	"github.com/veil-privacy/veil/infra/mail"
 	"github.com/veil-privacy/veil/infra/store"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/calendar"
@@ -54,6 +55,13 @@ type options struct {
 	delivery *events.Delivery
 	out      io.Writer
 	now      func() time.Time
+	wrapMail func(mail.Sender) mail.Sender
+}
+
+// WithMailWrapper wraps the configured mail sender (tests record what went
+// through SES so they can find it in the stand-in's store).
+func WithMailWrapper(wrap func(mail.Sender) mail.Sender) Option {
+	return func(o *options) { o.wrapMail = wrap }
 }
 
 // WithFunction adds a function beyond the registry (tests).
@@ -86,10 +94,11 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (s *Suite, err 
 		}
 	}
 
-	s = &Suite{}
+	built := &Suite{}
+	s = built
 	defer func() {
 		if err != nil {
-			s.closeBackends()
+			built.closeBackends()
 		}
 	}()
 	if err := checkResidency(cfg, log); err != nil {
@@ -98,6 +107,9 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (s *Suite, err 
 	b, err := s.openBackends(ctx, &cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	if o.wrapMail != nil {
+		s.Deps.Mail = o.wrapMail(s.Deps.Mail)
 	}
 	s.Deps.Config, s.Deps.Log, s.Deps.Now, s.Deps.Calendar = cfg, log, o.now, calendar.New()
 	s.Deps.DB, err = store.Open(ctx, b)

@@ -26,6 +26,9 @@ type Mail struct {
 // Mails returns every message in the outbox, oldest first.
 func (s *Suite) Mails() []Mail {
 	s.T.Helper()
+	if s.ses != nil {
+		return s.sesMails()
+	}
 	files, _ := filepath.Glob(filepath.Join(s.OutboxDir(), "*.eml"))
 	sort.Strings(files)
 	var out []Mail

@@ -23,6 +23,7 @@ import (
 
 	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/infra/config"
+	"github.com/veil-privacy/veil/infra/mail"
 	"github.com/veil-privacy/veil/suite"
 )
 
@@ -37,6 +38,7 @@ type Suite struct {
 	Data   string
 	Client *http.Client
 	Logs   *Buffer
+	ses    *sesRecorder
 }
 
 // Buffer is a goroutine-safe log sink tests can search.
@@ -90,6 +92,11 @@ func Start(t testing.TB, env map[string]string, opts ...suite.Option) *Suite {
 		t.Fatalf("config: %v", err)
 	}
 	logs := &Buffer{}
+	var rec *sesRecorder
+	if cfg.Mail == "ses" {
+		rec = &sesRecorder{sent: map[string]string{}, start: time.Now()}
+		opts = append(opts, suite.WithMailWrapper(func(m mail.Sender) mail.Sender { rec.next = m; return rec }))
+	}
 	opts = append([]suite.Option{suite.WithDelivery(events.Delivery{Retry: 2, BackoffDelay: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}),
 		suite.WithLogOutput(logs)}, opts...)
 	s, err := suite.New(context.Background(), cfg, opts...)
@@ -108,7 +115,7 @@ func Start(t testing.TB, env map[string]string, opts ...suite.Option) *Suite {
 			t.Logf("suite logs (last 8 KiB):\n%s", tail(logs.String(), 8<<10))
 		}
 	})
-	return &Suite{Suite: s, T: t, URL: srv.URL, Data: data, Client: srv.Client(), Logs: logs}
+	return &Suite{Suite: s, T: t, URL: srv.URL, Data: data, Client: srv.Client(), Logs: logs, ses: rec}
 }
 
 func tail(s string, n int) string {
