@@ -17,6 +17,8 @@ type DB struct {
 	Devices  Repo[privacy.DeviceLink]
 	Records  Repo[privacy.AdRecord]
 	Requests Repo[privacy.Request]
+	// Disclosures is written by the partners function and read by erasure.
+	Disclosures Repo[privacy.Disclosure]
 }
 
 // Shared collections.
@@ -31,6 +33,12 @@ var (
 		Keys:    []Key{{"subject", String}, {"status", String}, {"type", String}, {"due", Int}, {"created", Int}, {"open", Bool}},
 		Indexes: [][]string{{"subject", "created"}, {"status", "created"}, {"open", "due"}, {"type", "created"}}}
 )
+
+// DisclosuresCollection indexes disclosures by subject (erasure) and by
+// recipient (acknowledgement lists).
+var DisclosuresCollection = Collection{Name: "disclosures",
+	Keys:    []Key{{"subject", String}, {"recipient", String}, {"last", Int}, {"pending_ack", Bool}},
+	Indexes: [][]string{{"recipient", "last"}, {"recipient", "pending_ack"}}}
 
 // Open binds the shared repositories to b and ensures their collections.
 func Open(ctx context.Context, b Backend) (*DB, error) {
@@ -60,6 +68,12 @@ func Open(ctx context.Context, b Backend) (*DB, error) {
 				return map[string]any{"subject": r.SubjectKey, "status": string(r.Status), "type": string(r.Type),
 					"due": due, "created": Unix(r.CreatedAt), "open": r.Open()}
 			}},
+		Disclosures: Repo[privacy.Disclosure]{B: b, C: DisclosuresCollection,
+			ID: func(d *privacy.Disclosure) string { return d.ID },
+			Keys: func(d *privacy.Disclosure) map[string]any {
+				return map[string]any{"subject": d.SubjectKey, "recipient": d.Recipient, "last": Unix(d.Last),
+					"pending_ack": d.ErasureSentAt != nil && d.AcknowledgedAt == nil}
+			}},
 	}
 	for _, c := range Shared() {
 		if err := b.Ensure(ctx, c); err != nil {
@@ -72,7 +86,7 @@ func Open(ctx context.Context, b Backend) (*DB, error) {
 // Shared lists the collections of DB (for Ensure and for generating
 // firestore.indexes.json).
 func Shared() []Collection {
-	return []Collection{AppsCollection, ConsentsCollection, DevicesCollection, RecordsCollection, RequestsCollection}
+	return []Collection{AppsCollection, ConsentsCollection, DevicesCollection, RecordsCollection, RequestsCollection, DisclosuresCollection}
 }
 
 // Unix is how times are stored in indexed keys: seconds, UTC; zero time → 0.
