@@ -411,7 +411,7 @@ func TestDeliveredCountsOnce(t *testing.T) {
 		{Key: keys[0], Ref: "incident:d", Channel: "email", Status: "sent"},
 		{Key: keys[0], Ref: "incident:d", Channel: "email", Status: "sent"}, // redelivered
 		{Key: keys[1], Ref: "incident:d", Channel: "email", Status: "failed"},
-		{Key: keys[1], Ref: "incident:d", Channel: "email", Status: "sent"},   // too late: already final
+		{Key: keys[1], Ref: "incident:d", Channel: "email", Status: "sent"},    // too late: already final
 		{Key: "policy:x~k", Ref: "policy:x", Channel: "email", Status: "sent"}, // not ours
 		{Key: "incident:d~nobody", Ref: "incident:d", Channel: "email", Status: "sent"},
 	}
