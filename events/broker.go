@@ -254,6 +254,7 @@ func (b *Broker) deadLetter(ctx context.Context, log zerolog.Logger, p *pending,
 		log.Error().Err(err).Msg("broker: could not dead-letter event; it stays queued")
 		return
 	}
+	b.router.metrics.Event(e.Type(), p.Subscriber, "deadlettered")
 	log.Error().Str("error", p.LastError).Msg("event dead-lettered after its retries")
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/veil-privacy/veil/infra/metrics"
 	"github.com/veil-privacy/veil/infra/store"
 	"github.com/veil-privacy/veil/privacy"
 )
@@ -27,11 +28,12 @@ type Router struct {
 	validator *Validator
 	done      store.Repo[processed]
 	log       zerolog.Logger
+	metrics   *metrics.Metrics
 }
 
 // NewRouter builds a router; Subscribe adds the subscriptions before any
-// event flows.
-func NewRouter(ctx context.Context, b store.Backend, log zerolog.Logger) (*Router, error) {
+// event flows. m may be nil.
+func NewRouter(ctx context.Context, b store.Backend, log zerolog.Logger, m *metrics.Metrics) (*Router, error) {
 	v, err := NewValidator()
 	if err != nil {
 		return nil, err
@@ -39,7 +41,7 @@ func NewRouter(ctx context.Context, b store.Backend, log zerolog.Logger) (*Route
 	if err := b.Ensure(ctx, processedCollection); err != nil {
 		return nil, err
 	}
-	r := &Router{subs: map[string][]Subscription{}, validator: v, log: log,
+	r := &Router{subs: map[string][]Subscription{}, validator: v, log: log, metrics: m,
 		done: store.Repo[processed]{B: b, C: processedCollection,
 			ID:   func(p *processed) string { return p.ID },
 			Keys: func(p *processed) map[string]any { return map[string]any{"at": store.Unix(p.At)} }}}
@@ -98,6 +100,7 @@ func (r *Router) Check(e Event) error {
 func (r *Router) Deliver(ctx context.Context, s Subscription, e Event) error {
 	key := s.Subscriber + "~" + e.ID()
 	if _, err := r.done.Get(ctx, key); err == nil {
+		r.metrics.Event(e.Type(), s.Subscriber, "skipped")
 		r.log.Debug().Str("event_id", e.ID()).Str("subscriber", s.Subscriber).Msg("event already handled; skipped")
 		return nil
 	} else if !privacy.IsNotFound(err) {
@@ -106,8 +109,10 @@ func (r *Router) Deliver(ctx context.Context, s Subscription, e Event) error {
 	l := r.log.With().Str("event_id", e.ID()).Str("event_type", e.Type()).Str("subscriber", s.Subscriber).Logger()
 	ctx = l.WithContext(ctx)
 	if err := safely(ctx, s.Handle, e); err != nil {
+		r.metrics.Event(e.Type(), s.Subscriber, "failed")
 		return err
 	}
+	r.metrics.Event(e.Type(), s.Subscriber, "handled")
 	return r.done.Put(ctx, &processed{ID: key, At: time.Now()})
 }
 

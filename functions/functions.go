@@ -17,6 +17,7 @@ import (
 	"github.com/veil-privacy/veil/infra/config"
 	"github.com/veil-privacy/veil/infra/keys"
 	"github.com/veil-privacy/veil/infra/mail"
+	"github.com/veil-privacy/veil/infra/metrics"
 	"github.com/veil-privacy/veil/infra/store"
 	"github.com/veil-privacy/veil/privacy/calendar"
 )
@@ -32,6 +33,7 @@ type Deps struct {
 	Bus      events.Publisher
 	Calendar *calendar.Calendar
 	Now      func() time.Time
+	Metrics  *metrics.Metrics // nil-safe: a nil *Metrics records nothing
 }
 
 // Function is one deployable concern: its HTTP routes (Go 1.22 ServeMux

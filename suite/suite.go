@@ -24,6 +24,7 @@ import (
 	"github.com/veil-privacy/veil/infra/config"
 	"github.com/veil-privacy/veil/infra/httpx"
 	"github.com/veil-privacy/veil/infra/mail"
+	"github.com/veil-privacy/veil/infra/metrics"
 	"github.com/veil-privacy/veil/infra/store"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/calendar"
@@ -116,7 +117,8 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (s *Suite, err 
 	if err != nil {
 		return nil, err
 	}
-	if s.Router, err = events.NewRouter(ctx, b, log); err != nil {
+	s.Deps.Metrics = metrics.New()
+	if s.Router, err = events.NewRouter(ctx, b, log, s.Deps.Metrics); err != nil {
 		return nil, err
 	}
 	delivery := events.Delivery{Retry: cfg.EventRetry, BackoffDelay: cfg.EventBackoff, MaxBackoff: 5 * time.Minute}
@@ -169,7 +171,8 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (s *Suite, err 
 		s.Functions = append(s.Functions, f)
 	}
 	s.routeOps(mux)
-	s.handler = httpx.Middleware(log, nil, s.dispatch(mux))
+	s.gauges()
+	s.handler = httpx.Middleware(log, s.Deps.Metrics.ObserveHTTP, s.dispatch(mux))
 	return s, nil
 }
 
@@ -295,6 +298,7 @@ func (s *Suite) routeOps(mux *http.ServeMux) {
 		}
 		httpx.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	mux.Handle("GET /metrics", httpx.RequireOps(token, s.Deps.Metrics.Handler()))
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
 		httpx.JSON(w, http.StatusOK, map[string]string{"version": Version})
 	})
