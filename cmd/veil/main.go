@@ -32,6 +32,7 @@ type Env struct {
 func commands() map[string]command {
 	return map[string]command{
 		"serve":   {"run the whole suite on the embedded defaults (VEIL_* variables configure it)", serve},
+		"audit":   {"verify the audit hash chain (audit verify) or export evidence (audit export --from --to --out)", auditCmd},
 		"version": {"print the version", version},
 	}
 }
