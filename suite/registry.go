@@ -6,11 +6,10 @@ import (
 	"sort"
 
 	"github.com/veil-privacy/veil/functions"
+	"github.com/veil-privacy/veil/functions/audit"
 	"github.com/veil-privacy/veil/functions/consent"
-	"github.com/veil-privacy/veil/functions/incidents"
 	"github.com/veil-privacy/veil/functions/ingest"
 	"github.com/veil-privacy/veil/functions/notify"
-	"github.com/veil-privacy/veil/functions/policies"
 	"github.com/veil-privacy/veil/functions/retention"
 )
 
@@ -18,12 +17,11 @@ import (
 // names) to its constructor. Adding a function means adding it here.
 func Registry() map[string]functions.Constructor {
 	return map[string]functions.Constructor{
-		incidents.Name: incidents.New,
 		notify.Name:    notify.New,
-		policies.Name:  policies.New,
 		consent.Name:   consent.New,
 		ingest.Name:    ingest.New,
 		retention.Name: retention.New,
+		audit.Name:     audit.New,
 	}
 }
 
