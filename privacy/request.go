@@ -52,13 +52,17 @@ func (s Status) Final() bool {
 }
 
 // transitions is the lifecycle. Identity comes first (R17): nothing leaves
-// identity_unverified except verification, a refusal or expiry.
+// identity_unverified except verification, a refusal or expiry — or, once
+// the code proves who asked, being found a duplicate of an open request.
+// A mail whose intent is unclear starts in needs_review so a person sees it
+// at once (R18); its identity is still unverified (VerifiedAt is nil), so
+// review can only send it back to identity_unverified, never past it.
 var transitions = map[Status][]Status{
-	"":                {StatusUnverified, StatusVerified, StatusDuplicate},
-	StatusUnverified:  {StatusVerified, StatusRefused},
+	"":                {StatusUnverified, StatusVerified, StatusDuplicate, StatusNeedsReview},
+	StatusUnverified:  {StatusVerified, StatusRefused, StatusDuplicate},
 	StatusVerified:    {StatusInProgress, StatusNeedsReview, StatusCompleted, StatusRefused},
 	StatusInProgress:  {StatusCompleted, StatusNeedsReview, StatusRefused, StatusVerified},
-	StatusNeedsReview: {StatusInProgress, StatusCompleted, StatusRefused, StatusVerified},
+	StatusNeedsReview: {StatusInProgress, StatusCompleted, StatusRefused, StatusVerified, StatusUnverified},
 }
 
 // CanTransition reports whether from → to is allowed.
@@ -135,6 +139,22 @@ type Request struct {
 	Reminded    bool              `json:"reminded,omitempty"`
 	Escalated   bool              `json:"escalated,omitempty"`
 	History     []Transition      `json:"history"`
+	// DueError says why a verified request has no DueAt (no holiday data
+	// for its period): it is shown to ops and escalated, never guessed.
+	DueError string `json:"due_error,omitempty"`
+	// Lang is the language the requester wrote in ("zh", "en"); empty
+	// means both, as a bilingual notice.
+	Lang string `json:"lang,omitempty"`
+	// Devices are the device ids a mailed request names, as subject keys
+	// and hints, never raw: verifying the sender's address does not prove
+	// the devices are theirs, so such a request goes to review.
+	Devices []DeviceRef `json:"devices,omitempty"`
+}
+
+// DeviceRef names a device subject without its raw id.
+type DeviceRef struct {
+	SubjectKey string `json:"subject_key"`
+	Hint       string `json:"hint"`
 }
 
 // Move applies a transition, recording who did it and why. It refuses any
