@@ -10,6 +10,7 @@ import (
 	"github.com/veil-privacy/veil/functions/consent"
 	"github.com/veil-privacy/veil/functions/ingest"
 	"github.com/veil-privacy/veil/functions/notify"
+	"github.com/veil-privacy/veil/functions/requests"
 	"github.com/veil-privacy/veil/functions/retention"
 )
 
@@ -20,6 +21,7 @@ func Registry() map[string]functions.Constructor {
 		notify.Name:    notify.New,
 		consent.Name:   consent.New,
 		ingest.Name:    ingest.New,
+		requests.Name:  requests.New,
 		retention.Name: retention.New,
 		audit.Name:     audit.New,
 	}

@@ -22,14 +22,15 @@ const MaxValueBytes = 4096
 
 // Config is the whole configuration. The zero value is not valid; use Load.
 type Config struct {
-	Addr       string   // VEIL_ADDR
-	Data       string   // VEIL_DATA
-	Functions  []string // VEIL_FUNCTIONS; empty = all
-	PublicURL  string   // VEIL_PUBLIC_URL
-	OpsToken   string   // VEIL_OPS_TOKEN; empty = generated under Data by veil serve
-	MasterKey  []byte   // VEIL_MASTER_KEY (base64, 32 bytes); empty = generated under Data
-	LogLevel   string   // VEIL_LOG_LEVEL
-	Production bool     // VEIL_PRODUCTION: strict outbound checks (portability SSRF)
+	Addr         string   // VEIL_ADDR
+	Data         string   // VEIL_DATA
+	Functions    []string // VEIL_FUNCTIONS; empty = all
+	PublicURL    string   // VEIL_PUBLIC_URL
+	OpsToken     string   // VEIL_OPS_TOKEN; empty = generated under Data by veil serve
+	InboundToken string   // VEIL_INBOUND_TOKEN: the privacy mailbox webhook's credential; empty = ops token only
+	MasterKey    []byte   // VEIL_MASTER_KEY (base64, 32 bytes); empty = generated under Data
+	LogLevel     string   // VEIL_LOG_LEVEL
+	Production   bool     // VEIL_PRODUCTION: strict outbound checks (portability SSRF)
 
 	Store             string // VEIL_STORE: sqlite | firestore
 	StoreLocation     string // VEIL_STORE_LOCATION
@@ -116,6 +117,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Addr:              get("VEIL_ADDR", "127.0.0.1:8080"),
 		Data:              get("VEIL_DATA", "./.veil-data"),
 		OpsToken:          get("VEIL_OPS_TOKEN", ""),
+		InboundToken:      get("VEIL_INBOUND_TOKEN", ""),
 		LogLevel:          oneOf("VEIL_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		Store:             oneOf("VEIL_STORE", "sqlite", "sqlite", "firestore"),
 		StoreLocation:     get("VEIL_STORE_LOCATION", "cn-local"),
@@ -153,6 +155,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.OpsToken != "" && len(c.OpsToken) < 32 {
 		errs = append(errs, &Error{"VEIL_OPS_TOKEN", "must be at least 32 characters (use: openssl rand -hex 32)"})
+	}
+	if c.InboundToken != "" && len(c.InboundToken) < 32 {
+		errs = append(errs, &Error{"VEIL_INBOUND_TOKEN", "must be at least 32 characters (use: openssl rand -hex 32)"})
 	}
 	if k := get("VEIL_MASTER_KEY", ""); k != "" {
 		key, err := base64.StdEncoding.DecodeString(k)
