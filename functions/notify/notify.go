@@ -84,10 +84,16 @@ type Delivery struct {
 	Attempts   int        `json:"attempts"`
 	EventID    string     `json:"event_id"`
 	Error      string     `json:"error,omitempty"`
+	LeaseUntil time.Time  `json:"lease_until,omitzero"` // an attempt is in flight until then
 	FirstAt    time.Time  `json:"first_at"`
 	At         time.Time  `json:"at"`
 	SentAt     *time.Time `json:"sent_at,omitempty"`
 }
+
+// leaseTime bounds one attempt: longer than a webhook's timeout, so a live
+// attempt is never overtaken; short enough that a crashed one is retried
+// within the broker's backoff.
+const leaseTime = time.Minute
 
 func (d *Delivery) final() bool { return d.Status != StatusPending && d.Status != "" }
 
@@ -199,7 +205,7 @@ func (n *notifier) handle(ctx context.Context, ev events.Event) error {
 	}
 	log.Warn().Err(err).Msg("notification delivery failed; the broker retries")
 	if _, uerr := n.deliveries.Update(ctx, DeliveryID(d.Key), func(x *Delivery) error {
-		x.Error = truncate(err.Error(), 300)
+		x.Error, x.LeaseUntil = truncate(err.Error(), 300), time.Time{}
 		return nil
 	}); uerr != nil {
 		log.Error().Err(uerr).Msg("could not record the failed attempt")
@@ -226,7 +232,13 @@ func (n *notifier) begin(ctx context.Context, eventID string, d events.Notificat
 			skip = true
 			return nil
 		}
-		x.Status, x.Attempts, x.EventID, x.At = StatusPending, x.Attempts+1, eventID, now
+		if x.Status == StatusPending && now.Before(x.LeaseUntil) {
+			// Another copy of this notification (a redelivery under a new
+			// event id) is being sent right now: sending too could mail
+			// twice. Come back later, when it is final or its sender died.
+			return privacy.Errorf(privacy.EUNAVAILABLE, "notification %s is being delivered by another attempt", id[:16])
+		}
+		x.Status, x.Attempts, x.EventID, x.At, x.LeaseUntil = StatusPending, x.Attempts+1, eventID, now, now.Add(leaseTime)
 		return n.deliveries.In(tx).Put(x)
 	})
 	return skip, err
@@ -243,7 +255,7 @@ func (n *notifier) finish(ctx context.Context, d events.NotificationData, status
 		if x.final() {
 			return nil
 		}
-		x.Status, x.Error, x.At = status, truncate(msg, 300), now
+		x.Status, x.Error, x.At, x.LeaseUntil = status, truncate(msg, 300), now, time.Time{}
 		if status == StatusSent {
 			x.SentAt = &now
 		}
