@@ -211,6 +211,10 @@ type tx struct {
 	t   *gfs.Transaction
 }
 
+// Context is the transaction's context, so that events staged in the
+// transaction carry its trace (as the SQLite backend's does).
+func (t *tx) Context() context.Context { return t.ctx }
+
 func (t *tx) Get(coll, id string) (*store.Doc, error) {
 	c, err := t.db.collection(coll)
 	if err != nil {
