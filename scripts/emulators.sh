@@ -42,34 +42,52 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 firestore_ready() { [[ $(curl -fsS --max-time 2 "http://127.0.0.1:$1/" 2>/dev/null) == Ok* ]]; }
 ses_ready() { curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$1/health-check" 2>/dev/null; }
 
-start_firestore() {
+# preflight checks everything a start needs before anything is started, so
+# a missing tool or a busy port leaves nothing half-running.
+FS_JAR=
+preflight() {
 	if alive firestore; then
 		FS_PORT=$(<"$STATE/firestore.port")
+	else
+		command -v java >/dev/null || die "java not found: the Firestore emulator needs a JRE (apt-get install default-jre-headless)"
+		FS_JAR=$(dpkg -L "$FS_PACKAGE" 2>/dev/null | grep '\.jar$' | head -n1 || true)
+		[[ -n $FS_JAR && -f $FS_JAR ]] || die "Firestore emulator jar not found: install the Debian package $FS_PACKAGE (apt-get install $FS_PACKAGE)"
+		port_busy "$FS_PORT" && die "port $FS_PORT (Firestore emulator) is already in use; set VEIL_FIRESTORE_PORT to a free port"
+	fi
+	if alive ses; then
+		SES_PORT=$(<"$STATE/ses.port")
+	else
+		command -v node >/dev/null || die "node not found: aws-ses-v2-local needs Node.js"
+		command -v npm >/dev/null || die "npm not found: needed to install aws-ses-v2-local from .ci/package-lock.json"
+		port_busy "$SES_PORT" && die "port $SES_PORT (aws-ses-v2-local) is already in use; set VEIL_SES_PORT to a free port"
+	fi
+	[[ $FS_PORT != "$SES_PORT" ]] || die "VEIL_FIRESTORE_PORT and VEIL_SES_PORT are both $FS_PORT"
+}
+
+# STARTED lists what this invocation started, for cleanup if start fails.
+STARTED=()
+
+start_firestore() {
+	if alive firestore; then
 		log "firestore emulator already running (pid $(<"$STATE/firestore.pid"), port $FS_PORT)"
 		return
 	fi
 	rm -f "$STATE/firestore.pid"
-	command -v java >/dev/null || die "java not found: the Firestore emulator needs a JRE (apt-get install default-jre-headless)"
-	local jar
-	jar=$(dpkg -L "$FS_PACKAGE" 2>/dev/null | grep '\.jar$' | head -n1 || true)
-	[[ -n $jar && -f $jar ]] || die "Firestore emulator jar not found: install the Debian package $FS_PACKAGE (apt-get install $FS_PACKAGE)"
-	port_busy "$FS_PORT" && die "port $FS_PORT is already in use; set VEIL_FIRESTORE_PORT to a free port"
-	nohup java -cp "$jar" com.google.cloud.datastore.emulator.firestore.CloudFirestore start \
+	nohup java -cp "$FS_JAR" com.google.cloud.datastore.emulator.firestore.CloudFirestore start \
 		--host=127.0.0.1 --port="$FS_PORT" --project_id=demo-test \
 		>"$STATE/firestore.log" 2>&1 </dev/null &
 	echo $! >"$STATE/firestore.pid"
 	echo "$FS_PORT" >"$STATE/firestore.port"
+	STARTED+=(firestore)
 	log "firestore emulator starting (pid $!, port $FS_PORT, log .emulators/firestore.log)"
 }
 
 start_ses() {
 	if alive ses; then
-		SES_PORT=$(<"$STATE/ses.port")
 		log "aws-ses-v2-local already running (pid $(<"$STATE/ses.pid"), port $SES_PORT)"
 		return
 	fi
 	rm -f "$STATE/ses.pid"
-	command -v node >/dev/null || die "node not found: aws-ses-v2-local needs Node.js"
 	local cli=$ROOT/.ci/node_modules/aws-ses-v2-local/dist/cli.js
 	if [[ ! -f $cli ]]; then
 		log "installing .ci/node_modules (npm ci)"
@@ -77,10 +95,10 @@ start_ses() {
 			die "npm ci --prefix .ci failed, see .emulators/npm.log"
 	fi
 	[[ -f $cli ]] || die "aws-ses-v2-local is missing from .ci/node_modules after npm ci"
-	port_busy "$SES_PORT" && die "port $SES_PORT is already in use; set VEIL_SES_PORT to a free port"
 	nohup node "$cli" --host 127.0.0.1 --port "$SES_PORT" >"$STATE/ses.log" 2>&1 </dev/null &
 	echo $! >"$STATE/ses.pid"
 	echo "$SES_PORT" >"$STATE/ses.port"
+	STARTED+=(ses)
 	log "aws-ses-v2-local starting (pid $!, port $SES_PORT, log .emulators/ses.log)"
 }
 
@@ -100,6 +118,8 @@ wait_ready() {
 
 cmd_start() {
 	mkdir -p "$STATE"
+	preflight
+	trap 'cleanup_failed_start' EXIT
 	start_firestore
 	start_ses
 	wait_ready
@@ -107,8 +127,16 @@ cmd_start() {
 export FIRESTORE_EMULATOR_HOST=127.0.0.1:$FS_PORT
 export VEIL_TEST_SES_ENDPOINT=http://127.0.0.1:$SES_PORT
 EOF
+	trap - EXIT
 	log "ready; source .emulators/env"
 	cat "$STATE/env"
+}
+
+cleanup_failed_start() {
+	local name
+	for name in "${STARTED[@]}"; do
+		stop_one "$name"
+	done
 }
 
 stop_one() {
