@@ -8,8 +8,10 @@ import (
 	"github.com/veil-privacy/veil/functions"
 	"github.com/veil-privacy/veil/functions/audit"
 	"github.com/veil-privacy/veil/functions/consent"
+	"github.com/veil-privacy/veil/functions/incidents"
 	"github.com/veil-privacy/veil/functions/ingest"
 	"github.com/veil-privacy/veil/functions/notify"
+	"github.com/veil-privacy/veil/functions/policies"
 	"github.com/veil-privacy/veil/functions/requests"
 	"github.com/veil-privacy/veil/functions/retention"
 )
@@ -18,7 +20,9 @@ import (
 // names) to its constructor. Adding a function means adding it here.
 func Registry() map[string]functions.Constructor {
 	return map[string]functions.Constructor{
+		incidents.Name: incidents.New,
 		notify.Name:    notify.New,
+		policies.Name:  policies.New,
 		consent.Name:   consent.New,
 		ingest.Name:    ingest.New,
 		requests.Name:  requests.New,
