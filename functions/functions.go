@@ -19,6 +19,7 @@ import (
 	"github.com/veil-privacy/veil/infra/mail"
 	"github.com/veil-privacy/veil/infra/metrics"
 	"github.com/veil-privacy/veil/infra/store"
+	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/calendar"
 )
 
@@ -44,6 +45,10 @@ type Function struct {
 	Routes      map[string]http.Handler
 	Events      map[string]events.Handler
 	Collections []store.Collection
+	// Processing declares what personal data the function processes, for
+	// the records of processing (R25): `veil processing` prints them and
+	// tests hold them to the code and to the impact assessments.
+	Processing []privacy.Activity
 	// Start, when set, runs background work tied to the process (none may
 	// be needed on Knative, where schedules arrive as events).
 	Start func(ctx context.Context)
