@@ -58,7 +58,7 @@ func newEnv(t testing.TB, cfg config.Config) *env {
 	}
 	logs := &bytes.Buffer{}
 	log := zerolog.New(logs)
-	router, err := events.NewRouter(ctx, b, log)
+	router, err := events.NewRouter(ctx, b, log, nil) // no metrics in unit tests
 	if err != nil {
 		t.Fatal(err)
 	}
