@@ -8,6 +8,7 @@ import (
 	"github.com/veil-privacy/veil/functions"
 	"github.com/veil-privacy/veil/functions/audit"
 	"github.com/veil-privacy/veil/functions/consent"
+	"github.com/veil-privacy/veil/functions/deadlines"
 	"github.com/veil-privacy/veil/functions/incidents"
 	"github.com/veil-privacy/veil/functions/ingest"
 	"github.com/veil-privacy/veil/functions/notify"
@@ -26,6 +27,7 @@ func Registry() map[string]functions.Constructor {
 		consent.Name:   consent.New,
 		ingest.Name:    ingest.New,
 		requests.Name:  requests.New,
+		deadlines.Name: deadlines.New,
 		retention.Name: retention.New,
 		audit.Name:     audit.New,
 	}
