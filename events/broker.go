@@ -116,10 +116,12 @@ func (b *Broker) Publish(ctx context.Context, es ...Event) error {
 // PublishTx implements Publisher: one pending delivery per subscriber.
 // Staging the same event twice is harmless (same ids).
 func (b *Broker) PublishTx(tx store.Tx, es ...Event) error {
+	ctx := txContext(tx)
 	for _, e := range es {
 		if err := b.router.Check(e); err != nil {
 			return err
 		}
+		InjectTrace(ctx, &e)
 		raw, err := json.Marshal(e)
 		if err != nil {
 			return err

@@ -58,10 +58,12 @@ func (s *Sink) Publish(ctx context.Context, es ...Event) error {
 
 // PublishTx implements Publisher.
 func (s *Sink) PublishTx(tx store.Tx, es ...Event) error {
+	ctx := txContext(tx)
 	for _, e := range es {
 		if err := s.check(e); err != nil {
 			return err
 		}
+		InjectTrace(ctx, &e)
 		raw, err := json.Marshal(e)
 		if err != nil {
 			return err

@@ -6,6 +6,10 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/veil-privacy/veil/infra/metrics"
 	"github.com/veil-privacy/veil/infra/store"
@@ -29,7 +33,11 @@ type Router struct {
 	done      store.Repo[processed]
 	log       zerolog.Logger
 	metrics   *metrics.Metrics
+	tracer    trace.Tracer
 }
+
+// UseTracer sets the tracer handler spans are started with (start-up only).
+func (r *Router) UseTracer(t trace.Tracer) { r.tracer = t }
 
 // NewRouter builds a router; Subscribe adds the subscriptions before any
 // event flows. m may be nil.
@@ -41,7 +49,7 @@ func NewRouter(ctx context.Context, b store.Backend, log zerolog.Logger, m *metr
 	if err := b.Ensure(ctx, processedCollection); err != nil {
 		return nil, err
 	}
-	r := &Router{subs: map[string][]Subscription{}, validator: v, log: log, metrics: m,
+	r := &Router{subs: map[string][]Subscription{}, validator: v, log: log, metrics: m, tracer: noop.NewTracerProvider().Tracer("veil"),
 		done: store.Repo[processed]{B: b, C: processedCollection,
 			ID:   func(p *processed) string { return p.ID },
 			Keys: func(p *processed) map[string]any { return map[string]any{"at": store.Unix(p.At)} }}}
@@ -106,13 +114,21 @@ func (r *Router) Deliver(ctx context.Context, s Subscription, e Event) error {
 	} else if !privacy.IsNotFound(err) {
 		return err
 	}
-	l := r.log.With().Str("event_id", e.ID()).Str("event_type", e.Type()).Str("subscriber", s.Subscriber).Logger()
+	ctx, span := r.tracer.Start(ExtractTrace(ctx, &e), "event "+e.Type(),
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("cloudevents.event_id", e.ID()), attribute.String("cloudevents.event_type", e.Type()),
+			attribute.String("veil.subscriber", s.Subscriber)))
+	defer span.End()
+	l := r.log.With().Str("event_id", e.ID()).Str("event_type", e.Type()).Str("subscriber", s.Subscriber).
+		Str("trace_id", span.SpanContext().TraceID().String()).Logger()
 	ctx = l.WithContext(ctx)
 	if err := safely(ctx, s.Handle, e); err != nil {
 		r.metrics.Event(e.Type(), s.Subscriber, "failed")
+		span.SetStatus(codes.Error, err.Error())
 		return err
 	}
 	r.metrics.Event(e.Type(), s.Subscriber, "handled")
+	l.Debug().Msg("event handled")
 	return r.done.Put(ctx, &processed{ID: key, At: time.Now()})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/veil-privacy/veil/functions/incidents"
 	"github.com/veil-privacy/veil/functions/ingest"
 	"github.com/veil-privacy/veil/functions/notify"
+	"github.com/veil-privacy/veil/functions/partners"
 	"github.com/veil-privacy/veil/functions/policies"
 	"github.com/veil-privacy/veil/functions/requests"
 	"github.com/veil-privacy/veil/functions/retention"
@@ -21,15 +22,16 @@ import (
 // names) to its constructor. Adding a function means adding it here.
 func Registry() map[string]functions.Constructor {
 	return map[string]functions.Constructor{
+		consent.Name:   consent.New,
+		ingest.Name:    ingest.New,
 		incidents.Name: incidents.New,
 		notify.Name:    notify.New,
 		policies.Name:  policies.New,
-		consent.Name:   consent.New,
-		ingest.Name:    ingest.New,
 		requests.Name:  requests.New,
 		deadlines.Name: deadlines.New,
 		retention.Name: retention.New,
 		audit.Name:     audit.New,
+		partners.Name:  partners.New,
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/functions"
@@ -57,6 +58,7 @@ type options struct {
 	out      io.Writer
 	now      func() time.Time
 	wrapMail func(mail.Sender) mail.Sender
+	tracer   trace.TracerProvider
 }
 
 // WithMailWrapper wraps the configured mail sender (tests record what went
@@ -121,6 +123,8 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (s *Suite, err 
 	if s.Router, err = events.NewRouter(ctx, b, log, s.Deps.Metrics); err != nil {
 		return nil, err
 	}
+	tracer := tracerProvider(&o).Tracer("github.com/veil-privacy/veil")
+	s.Router.UseTracer(tracer)
 	delivery := events.Delivery{Retry: cfg.EventRetry, BackoffDelay: cfg.EventBackoff, MaxBackoff: 5 * time.Minute}
 	if o.delivery != nil {
 		delivery = *o.delivery
@@ -172,7 +176,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (s *Suite, err 
 	}
 	s.routeOps(mux)
 	s.gauges()
-	s.handler = httpx.Middleware(log, s.Deps.Metrics.ObserveHTTP, s.dispatch(mux))
+	s.handler = traced(tracer, httpx.Middleware(log, s.Deps.Metrics.ObserveHTTP, s.dispatch(mux)))
 	return s, nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/veil-privacy/veil/privacy"
 )
@@ -29,6 +31,9 @@ func Middleware(log zerolog.Logger, observe Observer, h http.Handler) http.Handl
 		}
 		w.Header().Set("X-Request-Id", id)
 		l := log.With().Str("request_id", id).Logger()
+		if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+			l = l.With().Str("trace_id", sc.TraceID().String()).Logger()
+		}
 		if ce := r.Header.Get("Ce-Id"); ce != "" && len(ce) <= 128 {
 			l = l.With().Str("event_id", ce).Logger()
 		}
@@ -49,6 +54,11 @@ func Middleware(log zerolog.Logger, observe Observer, h http.Handler) http.Handl
 			}
 			if observe != nil {
 				observe(route, rec.status, d)
+			}
+			// The tracing span was started before routing; name it now.
+			if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+				span.SetName(route)
+				span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", rec.status))
 			}
 			l.Info().Str("method", r.Method).Str("route", route).Int("status", rec.status).Dur("duration", d).Msg("http")
 		}()

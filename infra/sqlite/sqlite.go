@@ -366,6 +366,9 @@ func (t *tx) readable() error {
 	return nil
 }
 
+// Context is the transaction's context (events staged in it carry its trace).
+func (t *tx) Context() context.Context { return t.ctx }
+
 func (t *tx) Get(coll, id string) (*store.Doc, error) {
 	if err := t.readable(); err != nil {
 		return nil, err
