@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
+	"net/mail"
 	"net/textproto"
 	"sort"
 	"strings"
@@ -24,8 +25,18 @@ func Compose(m *Message, now time.Time) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	h := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
-	h("From", m.From)
-	h("To", strings.Join(m.To, ", "))
+	from, err := formatAddress(m.From)
+	if err != nil {
+		return nil, err
+	}
+	h("From", from)
+	to := make([]string, len(m.To))
+	for i, a := range m.To {
+		if to[i], err = formatAddress(a); err != nil {
+			return nil, err
+		}
+	}
+	h("To", strings.Join(to, ", "))
 	h("Subject", mime.QEncoding.Encode("UTF-8", m.Subject))
 	h("Date", now.Format(time.RFC1123Z))
 	h("Message-ID", "<"+randomID()+"@veil>")
@@ -69,9 +80,21 @@ func Compose(m *Message, now time.Time) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// formatAddress renders an address with an RFC 2047-encoded display name,
+// so a Chinese name survives any mail transport.
+func formatAddress(a string) (string, error) {
+	addr, err := mail.ParseAddress(a)
+	if err != nil {
+		return "", err
+	}
+	return addr.String(), nil
+}
+
 func writeQP(w interface{ Write([]byte) (int, error) }, s string) error {
 	q := quotedprintable.NewWriter(w)
-	if _, err := q.Write([]byte(strings.ReplaceAll(s, "\n", "\r\n"))); err != nil {
+	// The writer turns "\n" into CRLF itself; normalise "\r\n" first so
+	// it is not doubled.
+	if _, err := q.Write([]byte(strings.ReplaceAll(s, "\r\n", "\n"))); err != nil {
 		return err
 	}
 	return q.Close()

@@ -11,8 +11,8 @@ import (
 )
 
 func TestComposeRoundTripsChinese(t *testing.T) {
-	m := &Message{From: "privacy@veil.example", To: []string{"li.lei@example.com"}, Subject: "您的验证码 123456",
-		Text: "您好，\n验证码：123456\nThanks.", Key: "req-1/code-1", Headers: map[string]string{"X-Veil-Request": "r1"}}
+	m := &Message{From: "隐私团队 <privacy@veil.example>", To: []string{"li.lei@example.com"}, Subject: "您的验证码 123456",
+		Text: "您好，\r\n验证码：123456\nThanks.", Key: "req-1/code-1", Headers: map[string]string{"X-Veil-Request": "r1"}}
 	raw, err := Compose(m, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
@@ -23,6 +23,13 @@ func TestComposeRoundTripsChinese(t *testing.T) {
 	}
 	subj, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
 	body, _ := io.ReadAll(quotedprintable.NewReader(msg.Body))
+	from, _ := mail.ParseAddress(msg.Header.Get("From"))
+	if from == nil || from.Name != "隐私团队" || strings.ContainsAny(msg.Header.Get("From"), "隐") {
+		t.Fatalf("From header not RFC 2047 encoded: %q", msg.Header.Get("From"))
+	}
+	if strings.Contains(string(raw), "\r\r\n") {
+		t.Fatal("line breaks doubled")
+	}
 	if subj != m.Subject || !strings.Contains(string(body), "验证码：123456") || msg.Header.Get("X-Veil-Idempotency-Key") != "req-1/code-1" {
 		t.Fatalf("round trip: subject %q body %q", subj, body)
 	}

@@ -117,6 +117,10 @@ func (c Collection) Validate() error {
 		return fmt.Errorf("store: bad collection name %q", c.Name)
 	}
 	for _, k := range c.Keys {
+		// "data" and "id" hold the document itself on every backend.
+		if k.Name == "data" || k.Name == "id" {
+			return fmt.Errorf("store: key name %q is reserved (in %s)", k.Name, c.Name)
+		}
 		if !identifier.MatchString(k.Name) {
 			return fmt.Errorf("store: bad key name %q in %s", k.Name, c.Name)
 		}
