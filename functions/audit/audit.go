@@ -130,12 +130,29 @@ func (f *fn) export(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
-	m, err := f.log.Export(r.Context(), from, to, f.now(), w)
+	cw := &countingWriter{w: w}
+	m, err := f.log.Export(r.Context(), from, to, f.now(), cw)
 	if err != nil {
-		// Headers are gone; the missing manifest line tells the reader
-		// the export is incomplete.
+		if cw.n == 0 {
+			httpx.Error(w, r, err)
+			return
+		}
+		// The status is sent; the missing manifest line tells the
+		// reader the export is incomplete.
 		f.d.Log.Error().Err(err).Msg("audit export failed part-way")
 		return
 	}
 	_ = json.NewEncoder(w).Encode(map[string]any{"manifest": m})
+}
+
+// countingWriter tells whether anything (and so the status) was sent.
+type countingWriter struct {
+	w http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
