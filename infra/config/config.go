@@ -247,7 +247,14 @@ func retentionOverrides(get func(name, def string) string) (map[string]time.Dura
 	}
 	if len(errs) == 0 {
 		if err := policy.Check(); err != nil {
-			errs = append(errs, &Error{retentionVarOf(err), privacy.ErrorMessage(err)})
+			// The one rule between classes ties the audit log to the
+			// network logs: blame the variable the operator set, so
+			// raising only the logs' period points at that line.
+			name := retentionVarOf(err)
+			if _, setAudit := out[privacy.ClassAudit]; !setAudit {
+				name = privacy.RetentionVar(privacy.ClassNetworkSecurityLogs)
+			}
+			errs = append(errs, &Error{name, privacy.ErrorMessage(err) + "; set VEIL_RETENTION_AUDIT at least as long"})
 		}
 	}
 	return out, errors.Join(errs...)

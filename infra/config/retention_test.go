@@ -27,7 +27,8 @@ func TestRetentionOverrides(t *testing.T) {
 			badVar: "VEIL_RETENTION_NETWORK_SECURITY_LOGS"},
 		{name: "loose syntax", vars: map[string]string{"VEIL_RETENTION_CONSENTS": "3 years"}, badVar: "VEIL_RETENTION_CONSENTS"},
 		{name: "go duration", vars: map[string]string{"VEIL_RETENTION_CONSENTS": "1h30m"}, badVar: "VEIL_RETENTION_CONSENTS"},
-		{name: "audit shorter than logs", vars: map[string]string{"VEIL_RETENTION_NETWORK_SECURITY_LOGS": "4000d"}, badVar: "VEIL_RETENTION_AUDIT"},
+		{name: "logs raised above audit", vars: map[string]string{"VEIL_RETENTION_NETWORK_SECURITY_LOGS": "4000d"}, badVar: "VEIL_RETENTION_NETWORK_SECURITY_LOGS", message: "VEIL_RETENTION_AUDIT"},
+		{name: "audit lowered under logs", vars: map[string]string{"VEIL_RETENTION_NETWORK_SECURITY_LOGS": "400d", "VEIL_RETENTION_AUDIT": "300d"}, badVar: "VEIL_RETENTION_AUDIT"},
 		{name: "both raised together", vars: map[string]string{"VEIL_RETENTION_NETWORK_SECURITY_LOGS": "4000d", "VEIL_RETENTION_AUDIT": "4000d"},
 			class: privacy.ClassAudit, want: 4000 * privacy.Day},
 	}
