@@ -3,36 +3,10 @@ package firestore
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"testing"
 
 	"github.com/veil-privacy/veil/infra/store"
 )
-
-// update regenerates the committed file: go generate ./infra/firestore
-var update = flag.Bool("update", false, "rewrite firestore.indexes.json from store.Shared()")
-
-const committed = "firestore.indexes.json"
-
-func TestIndexesJSONCommitted(t *testing.T) {
-	got, err := IndexesJSON(store.Shared())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *update {
-		if err := os.WriteFile(committed, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(committed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s is stale: run `go generate ./infra/firestore` and commit it\n--- generated:\n%s", committed, got)
-	}
-}
 
 func TestIndexesJSON(t *testing.T) {
 	type field struct{ FieldPath, Order string }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 
@@ -131,6 +132,18 @@ func (db *DB) Ensure(ctx context.Context, c store.Collection) error {
 	db.colls[c.Name] = c
 	db.mu.Unlock()
 	return nil
+}
+
+// Collections lists every collection ensured so far, by name.
+func (db *DB) Collections() []store.Collection {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	out := make([]store.Collection, 0, len(db.colls))
+	for _, c := range db.colls {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 func (db *DB) columns(ctx context.Context, tbl string) (map[string]bool, error) {
