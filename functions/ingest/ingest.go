@@ -16,7 +16,6 @@ import (
 	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/functions"
 	"github.com/veil-privacy/veil/infra/httpx"
-	"github.com/veil-privacy/veil/infra/store"
 	"github.com/veil-privacy/veil/privacy"
 )
 
@@ -31,6 +30,7 @@ const MaxBody = 64 << 10
 type service struct {
 	d         functions.Deps
 	retention privacy.Retention
+	commit    *committer
 }
 
 // New builds the ingest function.
@@ -52,7 +52,7 @@ func New(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 }
 
 func newService(d functions.Deps) (*service, error) {
-	return &service{d: d, retention: privacy.DefaultRetention()}, nil
+	return &service{d: d, retention: privacy.DefaultRetention(), commit: &committer{db: d.DB, bus: d.Bus}}, nil
 }
 
 // Response is the contract's answer to an ad request (SPEC §5).
@@ -96,8 +96,8 @@ func Decode(body []byte) (*privacy.AdRequest, *privacy.Inspected, error) {
 	return &req, in, nil
 }
 
-// errRelinked says a device link appeared between sealing and storing
-// under another subject; the request is sealed again under that one.
+// errRelinked says a device link appeared between reading the links and
+// storing; the request is sealed again under the subject now linked.
 var errRelinked = errors.New("ingest: device linked concurrently")
 
 // Ingest minimizes, pseudonymizes and stores one ad request. Nothing is
@@ -108,12 +108,23 @@ func (s *service) Ingest(ctx context.Context, app *privacy.App, req *privacy.AdR
 	if err != nil {
 		return nil, err
 	}
+	for attempt := 1; ; attempt++ {
+		// A device linked by a concurrent request may bring that
+		// subject's consent with it: everything is decided again.
+		resp, err := s.ingest(ctx, app, in)
+		if !errors.Is(err, errRelinked) || attempt == 3 {
+			return resp, err
+		}
+	}
+}
+
+func (s *service) ingest(ctx context.Context, app *privacy.App, in *privacy.Inspected) (*Response, error) {
 	ids := in.DeviceIDs()
 	hashes := make([]string, len(ids))
 	for i, id := range ids {
 		hashes[i] = s.d.Keys.SubjectKey(privacy.Subject{Kind: "device", IDType: id.IDType, Value: id.ID})
 	}
-	links, err := s.links(ctx, nil, hashes)
+	links, err := s.links(ctx, hashes)
 	if err != nil {
 		return nil, err
 	}
@@ -155,61 +166,29 @@ func (s *service) Ingest(ctx context.Context, app *privacy.App, req *privacy.AdR
 	}
 	data := events.AdRequestReceivedData{RecordID: rec.ID, AppID: app.ID, Platform: string(m.Platform), Region: region,
 		Personalized: m.Personalized, Kept: m.KeptPaths(), Country: str(m.Value("country")), OSVersion: str(m.Value("os_version"))}
-	anonymous := s.d.Keys.Hash("anonymous-app:" + app.ID)
-
-	for attempt := 0; ; attempt++ {
-		rec.SubjectKey = primary(hashes, links, anonymous)
-		if rec.Sealed, err = s.d.Keys.Seal(ctx, rec.SubjectKey, plain); err != nil {
-			return nil, err
-		}
-		data.SubjectKey = rec.SubjectKey
-		e := events.Must(events.AdRequestReceived, rec.ID, data)
-		err = s.d.DB.Backend.Tx(ctx, func(tx store.Tx) error {
-			// Reads first (Firestore's rule): the links as they are now.
-			cur, err := s.links(ctx, tx, hashes)
-			if err != nil {
-				return err
-			}
-			if primary(hashes, cur, anonymous) != rec.SubjectKey {
-				links = cur
-				return errRelinked
-			}
-			for i, id := range ids {
-				if _, ok := cur[hashes[i]]; ok {
-					continue
-				}
-				l := &privacy.DeviceLink{IDHash: hashes[i], SubjectKey: rec.SubjectKey, IDType: id.IDType, LinkedAt: rec.ReceivedAt}
-				if err := s.d.DB.Devices.In(tx).Create(l); err != nil {
-					return err
-				}
-			}
-			if err := s.d.DB.Records.In(tx).Create(rec); err != nil {
-				return err
-			}
-			return s.d.Bus.PublishTx(tx, e)
-		})
-		if !errors.Is(err, errRelinked) || attempt == 2 {
-			break
+	rec.SubjectKey = primary(hashes, links, s.d.Keys.Hash("anonymous-app:"+app.ID))
+	if rec.Sealed, err = s.d.Keys.Seal(ctx, rec.SubjectKey, plain); err != nil {
+		return nil, err
+	}
+	data.SubjectKey = rec.SubjectKey
+	j := &job{rec: rec, event: events.Must(events.AdRequestReceived, rec.ID, data)}
+	for i, id := range ids {
+		if _, ok := links[hashes[i]]; !ok {
+			j.links = append(j.links, &privacy.DeviceLink{IDHash: hashes[i], SubjectKey: rec.SubjectKey, IDType: id.IDType, LinkedAt: rec.ReceivedAt})
 		}
 	}
-	if err != nil {
+	if err := s.commit.commit(ctx, j); err != nil {
 		return nil, err
 	}
 	return &Response{RequestID: rec.ID, Personalized: m.Personalized, Kept: m.KeptPaths(), Dropped: m.Dropped}, nil
 }
 
-// links reads the device links of the given id hashes (inside tx when it
-// is not nil): id hash → subject key.
-func (s *service) links(ctx context.Context, tx store.Tx, hashes []string) (map[string]string, error) {
+// links reads the device links of the given id hashes: id hash → subject
+// key.
+func (s *service) links(ctx context.Context, hashes []string) (map[string]string, error) {
 	out := make(map[string]string, len(hashes))
 	for _, h := range hashes {
-		var l *privacy.DeviceLink
-		var err error
-		if tx != nil {
-			l, err = s.d.DB.Devices.In(tx).Get(h)
-		} else {
-			l, err = s.d.DB.Devices.Get(ctx, h)
-		}
+		l, err := s.d.DB.Devices.Get(ctx, h)
 		switch {
 		case privacy.IsNotFound(err):
 		case err != nil:
