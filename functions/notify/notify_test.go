@@ -330,3 +330,23 @@ func TestTemplates(t *testing.T) {
 		}
 	}
 }
+
+// While one attempt holds a key, a second copy of the notification is
+// turned away with a retryable error instead of sending too.
+func TestConcurrentCopiesDoNotBothSend(t *testing.T) {
+	n, _, _ := setup(t)
+	d := events.NotificationData{Key: "k-lease", Channel: Email, To: "eve@example.com", Template: "incident_notice", Vars: incidentVars}
+	if skip, err := n.begin(context.Background(), "ev-1", d); err != nil || skip {
+		t.Fatalf("first attempt: skip=%v err=%v", skip, err)
+	}
+	_, err := n.begin(context.Background(), "ev-2", d)
+	if privacy.ErrorCode(err) != privacy.EUNAVAILABLE {
+		t.Fatalf("second attempt while the first is in flight: %v", err)
+	}
+	if err := n.finish(context.Background(), d, StatusSent, ""); err != nil {
+		t.Fatal(err)
+	}
+	if skip, err := n.begin(context.Background(), "ev-2", d); err != nil || !skip {
+		t.Fatalf("after the first finished: skip=%v err=%v", skip, err)
+	}
+}
