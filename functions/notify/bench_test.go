@@ -34,7 +34,9 @@ type counter struct {
 	mails   atomic.Int64
 }
 
-func (c *counter) Publish(_ context.Context, es ...events.Event) error { return c.PublishTx(nil, es...) }
+func (c *counter) Publish(_ context.Context, es ...events.Event) error {
+	return c.PublishTx(nil, es...)
+}
 func (c *counter) PublishTx(_ store.Tx, es ...events.Event) error {
 	for _, e := range es {
 		if e.Type() == events.NotificationRequested {
