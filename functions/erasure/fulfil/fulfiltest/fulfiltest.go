@@ -1,0 +1,280 @@
+// Package fulfiltest is the test bed of the export and erasure functions:
+// a SQLite store, a key ring in its own file (as `veil serve` keeps it), a
+// directory blob store, and the ingest, consent and requests functions'
+// routes, so tests make data and requests the way clients do. The
+// in-process broker is never started: every published event stays queued
+// for a probe subscriber, so a test reads exactly what was staged and
+// hands events to the function under test itself, in order.
+package fulfiltest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/veil-privacy/veil/events"
+	"github.com/veil-privacy/veil/functions"
+	"github.com/veil-privacy/veil/functions/consent"
+	"github.com/veil-privacy/veil/functions/ingest"
+	"github.com/veil-privacy/veil/functions/requests"
+	"github.com/veil-privacy/veil/infra/blob"
+	"github.com/veil-privacy/veil/infra/config"
+	"github.com/veil-privacy/veil/infra/keys"
+	"github.com/veil-privacy/veil/infra/sqlite"
+	"github.com/veil-privacy/veil/infra/store"
+	"github.com/veil-privacy/veil/privacy/calendar"
+)
+
+// OpsToken is the test ops token.
+const OpsToken = "fulfil-test-ops-token-0123456789abcdef"
+
+// Env is one test bed.
+type Env struct {
+	T       testing.TB
+	Ctx     context.Context
+	D       functions.Deps
+	DB      *sqlite.DB // veil.db
+	KeyDB   *sqlite.DB // keyring.db
+	Dir     string     // VEIL_DATA
+	Broker  *events.Broker
+	Mux     *http.ServeMux
+	Now     time.Time
+	Logs    *bytes.Buffer
+	handled map[string]bool // function~event id
+}
+
+// Options adjust the bed.
+type Options struct {
+	Env map[string]string // VEIL_* overrides
+}
+
+// New builds a bed with the client-facing functions and the extra ones
+// (the function under test).
+func New(t testing.TB, o Options, extra ...functions.Constructor) (*Env, []*functions.Function) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	vars := map[string]string{"VEIL_DATA": dir, "VEIL_OPS_TOKEN": OpsToken, "VEIL_PUBLIC_URL": "http://veil.test"}
+	for k, v := range o.Env {
+		vars[k] = v
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MasterKey = bytes.Repeat([]byte{9}, 32)
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "veil.db"), cfg.StoreLocation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kdb, err := sqlite.Open(ctx, filepath.Join(dir, "keyring.db"), cfg.StoreLocation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close(); kdb.Close() })
+	sdb, err := store.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := keys.New(ctx, kdb, cfg.MasterKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &bytes.Buffer{}
+	log := zerolog.New(logs)
+	router, err := events.NewRouter(ctx, db, log, nil) // no metrics here
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range events.Types() {
+		if err := router.Subscribe(events.Subscription{Subscriber: "probe", Type: typ, Handle: func(context.Context, events.Event) error { return nil }}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	broker, err := events.NewBroker(ctx, db, router, events.DefaultDelivery, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Env{T: t, Ctx: ctx, DB: db, KeyDB: kdb, Dir: dir, Broker: broker, Mux: http.NewServeMux(), Logs: logs,
+		Now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), handled: map[string]bool{}}
+	e.D = functions.Deps{Config: cfg, Log: log, DB: sdb, Keys: ring, Bus: broker, Calendar: calendar.New(),
+		Blobs: &blob.Dir{Root: filepath.Join(dir, "blobs"), BaseURL: "http://veil.test", Secret: []byte("links"), Loc: cfg.BlobLocation,
+			Now: func() time.Time { return e.Now }},
+		Now: func() time.Time { return e.Now }}
+	var fns []*functions.Function
+	for _, c := range append([]functions.Constructor{ingest.New, consent.New, requests.New}, extra...) {
+		f, err := c(ctx, e.D)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, coll := range f.Collections {
+			if err := db.Ensure(ctx, coll); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for p, h := range f.Routes {
+			e.Mux.Handle(p, h)
+		}
+		fns = append(fns, f)
+	}
+	return e, fns[3:]
+}
+
+// Do calls the routes. body is nil, a string or a value sent as JSON.
+func (e *Env) Do(method, path string, body any, headers ...string) (int, []byte) {
+	e.T.Helper()
+	var rd io.Reader = http.NoBody
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewReader([]byte(b))
+	default:
+		raw, _ := json.Marshal(b)
+		rd = bytes.NewReader(raw)
+	}
+	req := httptest.NewRequest(method, path, rd).WithContext(e.Ctx)
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	w := httptest.NewRecorder()
+	e.Mux.ServeHTTP(w, req)
+	return w.Code, w.Body.Bytes()
+}
+
+// Must checks the status and decodes the answer into out.
+func (e *Env) Must(status int, out any, method, path string, body any, headers ...string) {
+	e.T.Helper()
+	code, raw := e.Do(method, path, body, headers...)
+	if code != status {
+		e.T.Fatalf("%s %s: %d, want %d: %s", method, path, code, status, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			e.T.Fatalf("%s %s: %v: %s", method, path, err, raw)
+		}
+	}
+}
+
+// Ops is the ops token header.
+func Ops() []string { return []string{"Authorization", "Bearer " + OpsToken} }
+
+// App registers an app and returns its id and key.
+func (e *Env) App(name, developer string) (id, key string) {
+	e.T.Helper()
+	var out struct{ AppID, AppKey string }
+	var raw map[string]string
+	e.Must(http.StatusCreated, &raw, "POST", "/v1/apps", map[string]any{"name": name, "platform": "android",
+		"developer_email": developer, "discloses_sdk": true}, Ops()...)
+	out.AppID, out.AppKey = raw["app_id"], raw["app_key"]
+	return out.AppID, out.AppKey
+}
+
+// AdRequest is an Android ad request with every field the policy allows,
+// geo and installed apps included (personalized, with location consent).
+func AdRequest(oaid, imei string, n int) map[string]any {
+	return map[string]any{
+		"sdk":     map[string]any{"platform": "android", "version": "3.1.0"},
+		"app":     map[string]any{"name": "Demo", "version": "1.0"},
+		"consent": map[string]any{"personalized_ads": true, "location": true},
+		"device": map[string]any{
+			"ids":            map[string]any{"oaid": oaid, "imei": imei},
+			"brand":          "Huawei",
+			"model":          "P40",
+			"device_name":    "Wang's phone",
+			"ip":             "203.0.113.77",
+			"ua":             "Mozilla/5.0 (Linux; Android 12)",
+			"wifi_ssid":      "HomeNet-5G",
+			"language":       "zh-CN",
+			"country":        "CN",
+			"os_version":     "12",
+			"battery":        n % 100,
+			"installed_apps": []string{"com.example.chat", "com.example.pay"},
+			"sensors":        []any{map[string]any{"type": "gyro"}},
+			"geo":            map[string]any{"lat": 39.9042, "lon": 116.4074, "accuracy": 10},
+		},
+	}
+}
+
+// Ingest sends ad requests for a device through the SDK route.
+func (e *Env) Ingest(appKey string, body map[string]any) {
+	e.T.Helper()
+	e.Must(http.StatusOK, nil, "POST", "/v1/ad-requests", body, "X-Veil-App-Key", appKey)
+}
+
+// DeviceRequest files a request for a device, attested by the app (it
+// starts verified).
+func (e *Env) DeviceRequest(appKey, typ, device string, extra map[string]any) string {
+	e.T.Helper()
+	body := map[string]any{"type": typ, "subject": map[string]any{"device": device}}
+	for k, v := range extra {
+		body[k] = v
+	}
+	var out struct{ ID, Status string }
+	e.Must(http.StatusAccepted, &out, "POST", "/v1/requests", body, "X-Veil-App-Key", appKey)
+	if out.Status != "verified" {
+		e.T.Fatalf("attested request is %s", out.Status)
+	}
+	return out.ID
+}
+
+// Queued returns the events staged for the probe, by type, oldest first.
+func (e *Env) Queued(typ string) []events.Event {
+	e.T.Helper()
+	var out []events.Event
+	q := store.Query{OrderBy: "next", Limit: store.MaxLimit}
+	for {
+		docs, err := e.DB.Query(e.Ctx, "events_deliveries", q)
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		for _, d := range docs {
+			var p struct {
+				Event json.RawMessage `json:"event"`
+			}
+			var ev events.Event
+			if err := json.Unmarshal(d.Data, &p); err != nil || json.Unmarshal(p.Event, &ev) != nil {
+				e.T.Fatalf("queued delivery %s unreadable", d.ID)
+			}
+			if typ == "" || ev.Type() == typ {
+				out = append(out, ev)
+			}
+		}
+		if len(docs) < q.Limit {
+			return out
+		}
+		q.After = docs[len(docs)-1]
+	}
+}
+
+// Deliver hands f every queued event of typ it has not had yet, as the
+// broker would, and returns the first handler error.
+func (e *Env) Deliver(f *functions.Function, typ string) error {
+	e.T.Helper()
+	h := f.Events[typ]
+	if h == nil {
+		e.T.Fatalf("%s does not consume %s", f.Name, typ)
+	}
+	for _, ev := range e.Queued(typ) {
+		key := f.Name + "~" + ev.ID()
+		if e.handled[key] {
+			continue
+		}
+		if err := h(e.Ctx, ev); err != nil {
+			return err
+		}
+		e.handled[key] = true
+	}
+	return nil
+}
+
+// Event builds an event as another function would publish it.
+func Event(typ, subject string, data any) events.Event { return events.Must(typ, subject, data) }
