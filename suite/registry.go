@@ -14,6 +14,7 @@ import (
 	"github.com/veil-privacy/veil/functions/notify"
 	"github.com/veil-privacy/veil/functions/partners"
 	"github.com/veil-privacy/veil/functions/policies"
+	"github.com/veil-privacy/veil/functions/portal"
 	"github.com/veil-privacy/veil/functions/requests"
 	"github.com/veil-privacy/veil/functions/retention"
 )
@@ -32,6 +33,7 @@ func Registry() map[string]functions.Constructor {
 		retention.Name: retention.New,
 		audit.Name:     audit.New,
 		partners.Name:  partners.New,
+		portal.Name:    portal.New,
 	}
 }
 
