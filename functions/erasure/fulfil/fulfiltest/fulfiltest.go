@@ -14,10 +14,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
 	"github.com/veil-privacy/veil/events"
@@ -30,6 +32,7 @@ import (
 	"github.com/veil-privacy/veil/infra/keys"
 	"github.com/veil-privacy/veil/infra/sqlite"
 	"github.com/veil-privacy/veil/infra/store"
+	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/calendar"
 )
 
@@ -278,3 +281,91 @@ func (e *Env) Deliver(f *functions.Function, typ string) error {
 
 // Event builds an event as another function would publish it.
 func Event(typ, subject string, data any) events.Event { return events.Must(typ, subject, data) }
+
+// AccountRequest files a request of an account holder as the requests
+// function leaves it once the mailed code is verified: verified, with its
+// request.verified event queued.
+func (e *Env) AccountRequest(email, typ string, change func(r *privacy.Request)) *privacy.Request {
+	e.T.Helper()
+	s, err := privacy.AccountSubject(email)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	now := e.Now
+	r := &privacy.Request{ID: uuid.NewString(), Type: privacy.RequestType(typ), Channel: "web", SubjectKey: e.D.Keys.SubjectKey(s),
+		SubjectHint: s.Hint(), Email: s.Value, CreatedAt: now, UpdatedAt: now, History: []privacy.Transition{}}
+	if change != nil {
+		change(r)
+	}
+	if err := r.Move(privacy.StatusVerified, "subject", "code verified", now); err != nil {
+		e.T.Fatal(err)
+	}
+	err = e.D.DB.Backend.Tx(e.Ctx, func(tx store.Tx) error {
+		if err := e.D.DB.Requests.In(tx).Create(r); err != nil {
+			return err
+		}
+		return e.D.Bus.PublishTx(tx, events.Must(events.RequestVerified, r.ID, events.RequestData{RequestID: r.ID,
+			Type: typ, Status: string(r.Status), Channel: r.Channel, SubjectKey: r.SubjectKey}))
+	})
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return r
+}
+
+// Drain empties the event queue, as a running broker would once every
+// subscriber has the events.
+func (e *Env) Drain() {
+	e.T.Helper()
+	for {
+		docs, err := e.DB.Query(e.Ctx, "events_deliveries", store.Query{Limit: store.MaxLimit})
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		if len(docs) == 0 {
+			return
+		}
+		err = e.DB.Tx(e.Ctx, func(tx store.Tx) error {
+			for _, d := range docs {
+				if err := tx.Delete("events_deliveries", d.ID); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			e.T.Fatal(err)
+		}
+	}
+}
+
+// Backup copies veil.db (checkpointed first, so the copy is complete) to
+// path: a backup taken at this moment.
+func (e *Env) Backup(path string) {
+	e.T.Helper()
+	if err := e.DB.Purge(e.Ctx); err != nil {
+		e.T.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(e.Dir, "veil.db"))
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		e.T.Fatal(err)
+	}
+}
+
+// Files returns the bytes of veil.db and its WAL as they are on disk.
+func (e *Env) Files() map[string][]byte {
+	e.T.Helper()
+	out := map[string][]byte{}
+	for _, name := range []string{"veil.db", "veil.db-wal", "veil.db-journal"} {
+		raw, err := os.ReadFile(filepath.Join(e.Dir, name))
+		if err == nil {
+			out[name] = raw
+		} else if !os.IsNotExist(err) {
+			e.T.Fatal(err)
+		}
+	}
+	return out
+}
