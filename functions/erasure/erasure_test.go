@@ -348,7 +348,9 @@ func TestCorrection(t *testing.T) {
 	if err := x.repos.Profiles.Put(e.Ctx, &privacy.Profile{SubjectKey: key, Fields: map[string]string{"name": "李伟", "phone": "1"}}); err != nil {
 		t.Fatal(err)
 	}
-	auto := e.AccountRequest(email, "correct", func(r *privacy.Request) { r.Corrections = map[string]string{"phone": "+86 139 1111 2222", "address": "北京市海淀区"} })
+	auto := e.AccountRequest(email, "correct", func(r *privacy.Request) {
+		r.Corrections = map[string]string{"phone": "+86 139 1111 2222", "address": "北京市海淀区"}
+	})
 	named := e.AccountRequest(email, "correct", func(r *privacy.Request) { r.Corrections = map[string]string{"name": "李薇"} })
 	if err := e.Deliver(f, events.RequestVerified); err != nil {
 		t.Fatal(err)
