@@ -9,6 +9,8 @@ import (
 	"github.com/veil-privacy/veil/functions/audit"
 	"github.com/veil-privacy/veil/functions/consent"
 	"github.com/veil-privacy/veil/functions/deadlines"
+	"github.com/veil-privacy/veil/functions/erasure"
+	"github.com/veil-privacy/veil/functions/export"
 	"github.com/veil-privacy/veil/functions/incidents"
 	"github.com/veil-privacy/veil/functions/ingest"
 	"github.com/veil-privacy/veil/functions/notify"
@@ -34,6 +36,8 @@ func Registry() map[string]functions.Constructor {
 		audit.Name:     audit.New,
 		partners.Name:  partners.New,
 		portal.Name:    portal.New,
+		export.Name:    export.New,
+		erasure.Name:   erasure.New,
 	}
 }
 
