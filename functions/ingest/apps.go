@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -33,6 +34,10 @@ func keyHash(k *keys.Ring, key string) string { return k.Hash("app-key:" + key) 
 // key look alike to the caller). Other functions use it for calls made by
 // a developer for its users (consent, attested requests).
 func AppByKey(ctx context.Context, db *store.DB, k *keys.Ring, key string) (*privacy.App, error) {
+	return appByKeyHash(ctx, db, key, func() string { return keyHash(k, key) })
+}
+
+func appByKeyHash(ctx context.Context, db *store.DB, key string, hash func() string) (*privacy.App, error) {
 	key = strings.TrimSpace(key)
 	if key == "" {
 		return nil, privacy.Errorf(privacy.EUNAUTHORIZED, "this endpoint needs an app key (%s)", HeaderAppKey)
@@ -40,7 +45,7 @@ func AppByKey(ctx context.Context, db *store.DB, k *keys.Ring, key string) (*pri
 	if len(key) > 128 {
 		return nil, privacy.Errorf(privacy.EUNAUTHORIZED, "unknown or revoked app key")
 	}
-	apps, err := db.Apps.Find(ctx, store.Query{Filters: []store.Filter{store.Where("key_hash", store.EQ, keyHash(k, key))}, Limit: 1})
+	apps, err := db.Apps.Find(ctx, store.Query{Filters: []store.Filter{store.Where("key_hash", store.EQ, hash())}, Limit: 1})
 	if err != nil {
 		return nil, err
 	}
@@ -48,6 +53,56 @@ func AppByKey(ctx context.Context, db *store.DB, k *keys.Ring, key string) (*pri
 		return nil, privacy.Errorf(privacy.EUNAUTHORIZED, "unknown or revoked app key")
 	}
 	return apps[0], nil
+}
+
+// appCacheTTL is how long ingest trusts an app key it has checked. Every
+// ad request would otherwise query the app registry; the price is that a
+// revocation reaches other ingest replicas up to this late (the replica
+// that revokes forgets the app at once).
+const appCacheTTL = 2 * time.Second
+
+// appCacheMax bounds the cache; a network has far fewer active apps.
+const appCacheMax = 10000
+
+type cachedApp struct {
+	app *privacy.App
+	at  time.Time
+}
+
+// appCache remembers valid app keys by their hash (never the key itself).
+type appCache struct {
+	mu   sync.Mutex
+	apps map[string]cachedApp
+}
+
+func (s *service) app(ctx context.Context, key string) (*privacy.App, error) {
+	h := keyHash(s.d.Keys, strings.TrimSpace(key))
+	now := s.d.Now()
+	c := &s.apps
+	c.mu.Lock()
+	e, ok := c.apps[h]
+	c.mu.Unlock()
+	if ok && now.Sub(e.at) < appCacheTTL && now.Sub(e.at) >= 0 {
+		return e.app, nil
+	}
+	app, err := appByKeyHash(ctx, s.d.DB, key, func() string { return h })
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.apps == nil || len(c.apps) >= appCacheMax {
+		c.apps = map[string]cachedApp{}
+	}
+	c.apps[h] = cachedApp{app: app, at: now}
+	c.mu.Unlock()
+	return app, nil
+}
+
+// forget drops an app from the cache (after a revocation).
+func (s *service) forget(app *privacy.App) {
+	s.apps.mu.Lock()
+	delete(s.apps.apps, app.KeyHash)
+	s.apps.mu.Unlock()
 }
 
 // ResolveSubjectKey is the key a subject's ad records are filed under. A
@@ -187,6 +242,7 @@ func (s *service) revokeApp(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
+	s.forget(app)
 	s.d.Log.Info().Str("app_id", app.ID).Msg("app revoked")
 	httpx.JSON(w, http.StatusOK, viewOf(app))
 }

@@ -31,6 +31,7 @@ type service struct {
 	d         functions.Deps
 	retention privacy.Retention
 	commit    *committer
+	apps      appCache
 }
 
 // New builds the ingest function.
@@ -64,7 +65,7 @@ type Response struct {
 }
 
 func (s *service) handleAdRequest(w http.ResponseWriter, r *http.Request) {
-	app, err := AppByKey(r.Context(), s.d.DB, s.d.Keys, r.Header.Get(HeaderAppKey))
+	app, err := s.app(r.Context(), r.Header.Get(HeaderAppKey))
 	if err != nil {
 		httpx.Error(w, r, err)
 		return

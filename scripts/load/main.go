@@ -433,7 +433,7 @@ func startVeil(ctx context.Context, o options) (*server, error) {
 		token = hex.EncodeToString(randBytes(32))
 		cmd := exec.Command(bin, "serve")
 		cmd.Env = append(os.Environ(), "VEIL_ADDR="+addr, "VEIL_DATA="+filepath.Join(dir, "data"), "VEIL_OPS_TOKEN="+token,
-			"VEIL_LOG_LEVEL=warn", "VEIL_STORE=sqlite", "VEIL_BROKER=inprocess")
+			"VEIL_STORE=sqlite", "VEIL_BROKER=inprocess")
 		logf, err := os.Create(filepath.Join(dir, "veil.log"))
 		if err != nil {
 			return nil, err
