@@ -100,7 +100,48 @@ type server struct {
 	name    string
 	url     string // POST endpoint
 	headers map[string]string
+	pid     int // 0 when not started here (-target): no CPU figures
 	stop    func()
+}
+
+// cpuTime is the user+system CPU a process has used so far, from
+// /proc/<pid>/stat (Linux; 0 elsewhere). CPU per request is the figure a
+// busy shared machine distorts least: waiting for a core costs latency and
+// throughput, not CPU.
+func cpuTime(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var utime, stime int64
+	fmt.Sscan(f[11], &utime)
+	fmt.Sscan(f[12], &stime)
+	const clockTicks = 100 // USER_HZ on every Linux this runs on
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func run(ctx context.Context, o options) error {
@@ -157,8 +198,13 @@ func run(ctx context.Context, o options) error {
 			if o.warmup > 0 {
 				measure(ctx, client, s, bodies, p.rate, o.concurrency, o.warmup)
 			}
+			cpu0 := cpuTime(s.pid)
 			r := measure(ctx, client, s, bodies, p.rate, o.concurrency, o.duration)
-			r.Server, r.Phase = s.name, p.name
+			if cpu := cpuTime(s.pid) - cpu0; cpu > 0 && r.OK > 0 {
+				r.CPUPerRequest = cpu / time.Duration(r.OK)
+				r.CPUCores = cpu.Seconds() / r.Seconds
+			}
+			r.Server, r.Phase, r.LoadAvg = s.name, p.name, loadAvg()
 			results = append(results, r)
 			client.CloseIdleConnections()
 			if !o.jsonOut {
@@ -180,10 +226,15 @@ func run(ctx context.Context, o options) error {
 			}
 		}
 		if v != nil && b != nil && b.Throughput > 0 {
-			fmt.Printf("%-18s veil/bare throughput = %.1f%%   p99 veil %s, bare %s\n", p.name, 100*v.Throughput/b.Throughput, ms(v.P99), ms(b.P99))
+			fmt.Printf("%-18s veil/bare throughput = %.1f%%   p99 veil %s, bare %s", p.name, 100*v.Throughput/b.Throughput, ms(v.P99), ms(b.P99))
+			if v.CPUPerRequest > 0 && b.CPUPerRequest > 0 {
+				fmt.Printf("   server CPU per request veil %s, bare %s (bare/veil = %.1f%%)", us(v.CPUPerRequest), us(b.CPUPerRequest),
+					100*float64(b.CPUPerRequest)/float64(v.CPUPerRequest))
+			}
+			fmt.Println()
 		}
 	}
-	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s/%s, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Printf("machine: load average %s, %d CPUs (GOMAXPROCS %d), %s/%s, %s\n", loadAvg(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	return nil
 }
 
@@ -201,11 +252,15 @@ type result struct {
 	P99        time.Duration `json:"p99_ns"`
 	Max        time.Duration `json:"max_ns"`
 	FirstError string        `json:"first_error,omitempty"`
+	// Server CPU (user+system) per successful request, and cores used.
+	CPUPerRequest time.Duration `json:"cpu_per_request_ns,omitempty"`
+	CPUCores      float64       `json:"cpu_cores,omitempty"`
+	LoadAvg       string        `json:"loadavg"` // of the machine, after the phase
 }
 
 func (r result) String() string {
-	s := fmt.Sprintf("%-5s %-18s sent %7d ok %7d err %5d missed %5d  %8.0f req/s  p50 %8s  p99 %8s  max %8s",
-		r.Server, r.Phase, r.Sent, r.OK, r.Errors, r.Missed, r.Throughput, ms(r.P50), ms(r.P99), ms(r.Max))
+	s := fmt.Sprintf("%-5s %-18s sent %7d ok %7d err %5d missed %5d  %8.0f req/s  p50 %8s  p99 %8s  max %8s  cpu/req %8s (%.2f cores)  load %s",
+		r.Server, r.Phase, r.Sent, r.OK, r.Errors, r.Missed, r.Throughput, ms(r.P50), ms(r.P99), ms(r.Max), us(r.CPUPerRequest), r.CPUCores, r.LoadAvg)
 	if r.FirstError != "" {
 		s += "  first error: " + r.FirstError
 	}
@@ -213,6 +268,8 @@ func (r result) String() string {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }
 
 func newClient(conns int) *http.Client {
 	t := &http.Transport{MaxIdleConns: 2048, MaxIdleConnsPerHost: 2048, MaxConnsPerHost: 0, IdleConnTimeout: 30 * time.Second,
@@ -442,6 +499,7 @@ func startVeil(ctx context.Context, o options) (*server, error) {
 		if err := cmd.Start(); err != nil {
 			return nil, err
 		}
+		s.pid = cmd.Process.Pid
 		s.stop = func() {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			done := make(chan struct{})
@@ -526,7 +584,7 @@ func startBare(ctx context.Context) (*server, error) {
 		stop()
 		return nil, fmt.Errorf("bare server did not start: %q %v", line, err)
 	}
-	return &server{name: "bare", url: "http://" + addr + "/v1/ad-requests", stop: stop}, nil
+	return &server{name: "bare", url: "http://" + addr + "/v1/ad-requests", pid: cmd.Process.Pid, stop: stop}, nil
 }
 
 // runBare is the baseline: what any JSON-over-HTTP service costs on this
