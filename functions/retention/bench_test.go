@@ -66,7 +66,7 @@ func seed(b *testing.B, path string, n int, now time.Time) {
 			Platform: privacy.Platform([]string{"android", "ios"}[i%2]), Region: "CN", ReceivedAt: received,
 			ExpiresAt: received.Add(180 * privacy.Day), Retention: privacy.ClassAdRequests, Personalized: i%3 == 0,
 			Purposes: []privacy.Purpose{"fraud", "attribution"},
-			Fields: map[string]json.RawMessage{"country": json.RawMessage(`"` + countries[i%3] + `"`), "model": json.RawMessage(`"Mate 60"`), "ip": json.RawMessage(`"10.1.2.0"`)},
+			Fields:   map[string]json.RawMessage{"country": json.RawMessage(`"` + countries[i%3] + `"`), "model": json.RawMessage(`"Mate 60"`), "ip": json.RawMessage(`"10.1.2.0"`)},
 			IDHashes: map[string]string{"ids.oaid": fmt.Sprintf("%064x", i)}, Sealed: make([]byte, 96)}
 		data, _ := json.Marshal(r)
 		if _, err := st.Exec(r.ID, data, r.SubjectKey, r.ExpiresAt.Unix(), r.ReceivedAt.Unix(), r.AppID); err != nil {
