@@ -2,7 +2,11 @@ package partners
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -81,30 +85,47 @@ func parsePosition(s string) (position, bool) {
 	return position{At: n, ID: id}, true
 }
 
-// cursorKey is the key ring "subject" a partner's cursors are sealed
-// under. Cursors are sealed because they hold a record id: two partners
+// Cursors are sealed because they hold a record id: two partners
 // comparing plain cursors could match the records at their page
-// boundaries and so join their pseudonyms.
-func cursorKey(partnerID string) string { return "partner-cursor~" + partnerID }
+// boundaries and so join their pseudonyms. The key is derived per partner
+// from the master key, so a cursor opens only for the partner it was
+// given to, and nothing is stored for it.
+func (s *service) cursorAEAD(partnerID string) (cipher.AEAD, error) {
+	key, err := hex.DecodeString(s.d.Keys.Hash("partner-cursor:" + partnerID))
+	if err != nil {
+		return nil, err
+	}
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(b)
+}
 
-func (s *service) sealCursor(ctx context.Context, partnerID string, p position) (string, error) {
-	b, err := s.d.Keys.Seal(ctx, cursorKey(partnerID), []byte(p.String()))
+func (s *service) sealCursor(partnerID string, p position) (string, error) {
+	aead, err := s.cursorAEAD(partnerID)
 	if err != nil {
 		return "", err
 	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(aead.Seal(nonce, nonce, []byte(p.String()), []byte(partnerID))), nil
 }
 
-func (s *service) openCursor(ctx context.Context, partnerID, c string) (position, error) {
+func (s *service) openCursor(partnerID, c string) (position, error) {
 	bad := privacy.FieldError("cursor", "not a cursor this feed gave you")
-	if len(c) > 512 {
-		return position{}, bad
+	aead, err := s.cursorAEAD(partnerID)
+	if err != nil {
+		return position{}, err
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
+	if err != nil || len(c) > 512 || len(raw) < aead.NonceSize() {
 		return position{}, bad
 	}
-	plain, err := s.d.Keys.Open(ctx, cursorKey(partnerID), raw)
+	n := aead.NonceSize()
+	plain, err := aead.Open(nil, raw[:n], raw[n:], []byte(partnerID))
 	if err != nil {
 		return position{}, bad
 	}
@@ -131,7 +152,7 @@ func (s *service) feed(w http.ResponseWriter, r *http.Request) {
 	}
 	var from *position
 	if c := q.Get("cursor"); c != "" {
-		pos, err := s.openCursor(r.Context(), p.ID, c)
+		pos, err := s.openCursor(p.ID, c)
 		if err != nil {
 			httpx.Error(w, r, err)
 			return
@@ -231,7 +252,7 @@ func (s *service) Pull(ctx context.Context, partnerID string, from *position, li
 	if err != nil {
 		return nil, err
 	}
-	cursor, err := s.sealCursor(ctx, partnerID, next)
+	cursor, err := s.sealCursor(partnerID, next)
 	if err != nil {
 		return nil, err
 	}
