@@ -212,6 +212,13 @@ func (s *service) Record(ctx context.Context, subj privacy.Subject, actor string
 		if err != nil {
 			return err
 		}
+		if unchanged(c, in) {
+			// Apps re-send the same decision at every launch; recording
+			// each would grow the history without bound and tell
+			// subscribers nothing.
+			out = c
+			return nil
+		}
 		ch := privacy.ConsentChange{At: s.d.Now().UTC(), Source: in.Source, Actor: actor,
 			Purposes: in.Purposes, Guardian: in.Guardian, PolicyVersion: PolicyVersion}
 		withdrawn := c.Apply(ch)
@@ -228,6 +235,19 @@ func (s *service) Record(ctx context.Context, subj privacy.Subject, actor string
 	}
 	s.d.Log.Info().Str("subject_key", key).Str("actor", actor).Str("source", in.Source).Msg("consent recorded")
 	return out, nil
+}
+
+// unchanged reports whether in decides nothing that c does not already say.
+func unchanged(c *privacy.Consent, in Input) bool {
+	if len(c.History) == 0 {
+		return false
+	}
+	for p, v := range in.Purposes {
+		if old, ok := c.Purposes[p]; !ok || old != v {
+			return false
+		}
+	}
+	return in.Guardian == nil || (c.Guardian != nil && *c.Guardian == *in.Guardian)
 }
 
 func (s *service) load(ctx context.Context, subj privacy.Subject) (*privacy.Consent, error) {

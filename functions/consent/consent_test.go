@@ -81,6 +81,9 @@ func TestRecordChangeWithdrawWithHistory(t *testing.T) {
 
 	s.Must(s.Do("PUT", subj, map[string]any{"purposes": map[string]bool{"personalized_ads": true, "location": true}, "source": "app"},
 		ingest.HeaderAppKey, key), 200, nil)
+	// The app re-sends the same decision at its next launch: nothing new.
+	s.Must(s.Do("PUT", subj, map[string]any{"purposes": map[string]bool{"personalized_ads": true}, "source": "app"},
+		ingest.HeaderAppKey, key), 200, nil)
 	// Change scope: location only; personalized ads stay granted.
 	s.Must(s.Ops("PUT", subj, map[string]any{"purposes": map[string]bool{"location": false}, "source": "portal"}), 200, nil)
 	var v view
