@@ -1,6 +1,7 @@
 package retention
 
 import (
+	"context"
 	"net/http"
 	"regexp"
 	"time"
@@ -40,7 +41,7 @@ func (f *fn) placeHold(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	h, err := f.newHold(body, actor)
+	h, err := f.newHold(r.Context(), body, actor)
 	if err != nil {
 		httpx.Error(w, r, err)
 		return
@@ -77,7 +78,7 @@ func (f *fn) placeHold(w http.ResponseWriter, r *http.Request) {
 	httpx.JSON(w, http.StatusCreated, h)
 }
 
-func (f *fn) newHold(body placeHoldBody, actor string) (*Hold, error) {
+func (f *fn) newHold(ctx context.Context, body placeHoldBody, actor string) (*Hold, error) {
 	reason, err := checkReason("reason", body.Reason)
 	if err != nil {
 		return nil, err
@@ -97,7 +98,10 @@ func (f *fn) newHold(body placeHoldBody, actor string) (*Hold, error) {
 		if err != nil {
 			return nil, err
 		}
-		h.SubjectKey, h.SubjectHint = f.d.Keys.SubjectKey(s), s.Hint()
+		if h.SubjectKey, err = f.resolve(ctx, s); err != nil {
+			return nil, err
+		}
+		h.SubjectHint = s.Hint()
 	}
 	if body.Until != nil {
 		if !body.Until.After(now) {
@@ -107,6 +111,25 @@ func (f *fn) newHold(body placeHoldBody, actor string) (*Hold, error) {
 		h.Until = &u
 	}
 	return h, nil
+}
+
+// resolve is the key the subject's records are filed under. Ingest files a
+// device under the first id it saw and links its other ids to that key
+// (ingest.ResolveSubjectKey, not imported: ingest imports this package for
+// its Guard), so a device named by a secondary id is held where its
+// records are.
+func (f *fn) resolve(ctx context.Context, s privacy.Subject) (string, error) {
+	own := f.d.Keys.SubjectKey(s)
+	if !s.IsDevice() {
+		return own, nil
+	}
+	link, err := f.d.DB.Devices.Get(ctx, own)
+	if privacy.IsNotFound(err) {
+		return own, nil
+	} else if err != nil {
+		return "", err
+	}
+	return link.SubjectKey, nil
 }
 
 func (f *fn) liftHold(w http.ResponseWriter, r *http.Request) {

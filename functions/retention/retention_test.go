@@ -454,6 +454,19 @@ func TestHoldsAPI(t *testing.T) {
 	if strings.Contains(placed[0].SubjectHint, "abcdef0123456789") || placed[0].SubjectKey == "" {
 		t.Fatalf("subject stored in clear: %+v", placed[0])
 	}
+	// A device named by a secondary id is held under the key its records
+	// are filed under (the device link ingest wrote).
+	gaid, _ := privacy.DeviceSubject("gaid", "secondary-0001")
+	if err := e.d.DB.Devices.Put(e.ctx, &privacy.DeviceLink{IDHash: e.d.Keys.SubjectKey(gaid), SubjectKey: key(42), IDType: "gaid"}); err != nil {
+		t.Fatal(err)
+	}
+	w := e.do("POST", "/v1/holds", map[string]any{"subject": "device:gaid:secondary-0001", "reason": "linked"})
+	var linked Hold
+	json.Unmarshal(w.Body.Bytes(), &linked)
+	if w.Code != 201 || linked.SubjectKey != key(42) {
+		t.Fatalf("linked device held under %q: %d %s", linked.SubjectKey, w.Code, w.Body)
+	}
+	placed = append(placed, linked)
 	g, err := NewGuard(e.ctx, e.d.DB)
 	if err != nil {
 		t.Fatal(err)
@@ -464,7 +477,7 @@ func TestHoldsAPI(t *testing.T) {
 	if held, _, _ := g.Held(e.ctx, key(9), future.Add(time.Second)); held {
 		t.Fatal("a hold past its end still holds")
 	}
-	if w := e.do("GET", "/v1/holds", nil); w.Code != 200 || strings.Count(w.Body.String(), `"id":"hold-`) != 2 {
+	if w := e.do("GET", "/v1/holds", nil); w.Code != 200 || strings.Count(w.Body.String(), `"id":"hold-`) != 3 {
 		t.Fatalf("list: %d %s", w.Code, w.Body)
 	}
 	if w := e.do("DELETE", "/v1/holds/"+placed[1].ID, map[string]string{}); w.Code != 400 {
@@ -482,11 +495,11 @@ func TestHoldsAPI(t *testing.T) {
 	if w := e.do("GET", "/v1/holds?active=false", nil); !strings.Contains(w.Body.String(), `"lifted_by":"ops:wang"`) || !strings.Contains(w.Body.String(), `"lift_reason":"settled"`) {
 		t.Fatalf("lifted hold lacks actor or reason: %s", w.Body)
 	}
-	if got := len(e.queued(events.HoldPlaced)) + len(e.queued(events.HoldLifted)); got != 3 {
-		t.Fatalf("%d hold events, want 3", got)
+	if got := len(e.queued(events.HoldPlaced)) + len(e.queued(events.HoldLifted)); got != 4 {
+		t.Fatalf("%d hold events, want 4", got)
 	}
 	req := httptest.NewRequest("GET", "/v1/holds", nil)
-	w := httptest.NewRecorder()
+	w = httptest.NewRecorder()
 	e.mux.ServeHTTP(w, req)
 	if w.Code != http.StatusUnauthorized {
 		t.Fatalf("without the ops token: %d", w.Code)
