@@ -489,12 +489,18 @@ func (e *Engine) read(ctx context.Context, job *Job, src Source) ([]item, bool, 
 			return nil, false, err
 		}
 		var out []item
+		m := newMatcher(src.Categories)
+		seen := map[string]bool{}
 		for _, r := range recs {
-			ok, sealed, err := e.matches(ctx, r, src.Categories)
+			if seen[r.SubjectKey] {
+				continue // one record per person is enough; spare the decryption
+			}
+			ok, sealed, err := e.matches(ctx, m, r)
 			if err != nil {
 				return nil, false, err
 			}
 			if ok {
+				seen[r.SubjectKey] = true
 				out = append(out, item{subjectKey: r.SubjectKey, role: "device", record: r, sealed: sealed})
 			}
 		}
@@ -548,16 +554,30 @@ func (e *Engine) read(ctx context.Context, job *Job, src Source) ([]item, bool, 
 	return nil, false, fmt.Errorf("fanout: unknown source %q", src.Kind)
 }
 
-// matches reports whether a record holds data of any of cats. Categories
-// visible in the clear (kept fields, id hashes, coarse geo) decide without
-// decryption; only when a category's fields are stored sealed is the
-// record opened — and its plaintext is kept for contact resolution.
-func (e *Engine) matches(ctx context.Context, r *privacy.AdRecord, cats []privacy.Category) (bool, map[string]json.RawMessage, error) {
-	// Isolated records count too: out of processing, but still exposed.
-	want := map[privacy.Category]bool{}
+// matcher is a query's categories, prepared once per page.
+type matcher struct {
+	want   map[privacy.Category]bool
+	sealed bool // some wanted category has fields stored only sealed
+}
+
+func newMatcher(cats []privacy.Category) matcher {
+	m := matcher{want: map[privacy.Category]bool{}}
 	for _, c := range cats {
-		want[c] = true
+		m.want[c] = true
 	}
+	for _, f := range privacy.Fields() {
+		m.sealed = m.sealed || (m.want[f.Category] && f.Treatment == privacy.Encrypt)
+	}
+	return m
+}
+
+// matches reports whether a record holds data of the matcher's categories.
+// Categories visible in the clear (kept fields, id hashes, coarse geo)
+// decide without decryption; only when a category's fields are stored
+// sealed is the record opened — and its plaintext is kept for contact
+// resolution. Isolated records count too: out of processing, but exposed.
+func (e *Engine) matches(ctx context.Context, m matcher, r *privacy.AdRecord) (bool, map[string]json.RawMessage, error) {
+	want := m.want
 	if len(r.IDHashes) > 0 && want[privacy.CatDeviceID] {
 		return true, nil, nil
 	}
@@ -569,25 +589,19 @@ func (e *Engine) matches(ctx context.Context, r *privacy.AdRecord, cats []privac
 			return true, nil, nil
 		}
 	}
-	sealedOnly := false
-	for _, f := range privacy.Fields() {
-		if want[f.Category] && f.Treatment == privacy.Encrypt {
-			sealedOnly = true
-		}
-	}
-	if !sealedOnly || len(r.Sealed) == 0 {
+	if !m.sealed || len(r.Sealed) == 0 {
 		return false, nil, nil
 	}
-	m, err := e.open(ctx, r)
-	if err != nil || m == nil {
+	plain, err := e.open(ctx, r)
+	if err != nil || plain == nil {
 		return false, nil, err
 	}
-	for path := range m {
+	for path := range plain {
 		if f, ok := privacy.FieldByPath(path); ok && want[f.Category] {
-			return true, m, nil
+			return true, plain, nil
 		}
 	}
-	return false, m, nil
+	return false, plain, nil
 }
 
 // open decrypts a record's sealed fields; a shredded subject (erased) has
@@ -783,6 +797,15 @@ func (e *Engine) HandleDelivered(ctx context.Context, ev events.Event) error {
 type Progress struct {
 	Job    *Job
 	Counts map[string]int64
+}
+
+// Outcomes are where a job's people stand: notice sent, failed, not
+// reachable (no contact at fan-out time, or notify found none), and still
+// queued.
+func (p *Progress) Outcomes() (sent, failed, unreachable, queued int64) {
+	sent, failed = p.Counts[StatusSent], p.Counts[StatusFailed]
+	unreachable = p.Job.Unreachable + p.Counts[StatusUnreachable]
+	return sent, failed, unreachable, p.Job.Targeted - sent - failed - unreachable
 }
 
 // Progress reads a job and sums its counter shards.
