@@ -3,6 +3,7 @@ package privacy
 import (
 	"net/mail"
 	"strings"
+	"unicode/utf8"
 )
 
 // Device identifier types a device subject may be named by.
@@ -34,13 +35,15 @@ func (s Subject) Hint() string {
 	v := s.Value
 	if s.Kind == "account" {
 		at := strings.LastIndexByte(v, '@')
-		if at > 1 {
-			return "account:" + v[:1] + "***" + v[at:]
+		if first, size := utf8.DecodeRuneInString(v); at > size {
+			return "account:" + string(first) + "***" + v[at:]
 		}
 		return "account:***"
 	}
-	if len(v) > 8 {
-		v = v[:4] + "…" + v[len(v)-4:]
+	if r := []rune(v); len(r) > 8 {
+		// Cut by characters: a cut inside a multi-byte one would put
+		// invalid UTF-8 into mails and JSON (found by FuzzParseSubject).
+		v = string(r[:4]) + "…" + string(r[len(r)-4:])
 	} else {
 		v = "…"
 	}
