@@ -83,7 +83,9 @@ func ParseISODuration(s string) (time.Duration, error) {
 	if parts == 0 {
 		return bad("no parts")
 	}
-	if total > math.MaxInt64 {
+	// float64(MaxInt64) rounds up to 2^63, which no Duration holds: equal
+	// is too long as well (found by FuzzParseISODuration).
+	if total >= math.MaxInt64 {
 		return bad("too long")
 	}
 	return time.Duration(total), nil
