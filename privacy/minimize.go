@@ -381,12 +381,22 @@ func checkValue(f Field, name string, raw json.RawMessage) (KeptField, []string,
 // checkRange rejects values no device can report, so nonsense never
 // reaches storage or statistics.
 func checkRange(path, name string, v float64) error {
-	lim := map[string][2]float64{
-		"geo.lat": {-90, 90}, "geo.lon": {-180, 180}, "geo.accuracy": {0, math.MaxFloat64},
-		"screen.w": {0, 1 << 20}, "screen.h": {0, 1 << 20},
-	}[path]
-	if lim != [2]float64{} && (v < lim[0] || v > lim[1]) {
-		return FieldError(name, "must be from %g to %g", lim[0], lim[1])
+	lo, hi := math.Inf(-1), math.Inf(1)
+	switch path {
+	case "geo.lat":
+		lo, hi = -90, 90
+	case "geo.lon":
+		lo, hi = -180, 180
+	case "geo.accuracy":
+		lo = 0
+	case "screen.w", "screen.h":
+		lo, hi = 0, 1<<20
+	}
+	if v < lo || v > hi {
+		if math.IsInf(hi, 1) {
+			return FieldError(name, "must be at least %g", lo)
+		}
+		return FieldError(name, "must be from %g to %g", lo, hi)
 	}
 	return nil
 }
@@ -455,8 +465,24 @@ func kindOf(raw json.RawMessage) byte {
 }
 
 func jsonString(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	// Most values are plain ASCII or UTF-8 without escapes: no need for
+	// the decoder (the body already parsed as JSON).
+	plain := raw[len(raw)-1] == '"'
+	for _, c := range raw[1 : len(raw)-1] {
+		if c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(raw[1 : len(raw)-1]), true
+	}
 	var s string
-	if kindOf(raw) != '"' || json.Unmarshal(raw, &s) != nil {
+	if json.Unmarshal(raw, &s) != nil {
 		return "", false
 	}
 	return s, true

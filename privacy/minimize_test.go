@@ -423,3 +423,21 @@ func TestCoarsenGeoRoundsNegativeCoordinates(t *testing.T) {
 		}
 	}
 }
+
+// FuzzJSONString: the fast path for plain strings agrees with the decoder.
+func FuzzJSONString(f *testing.F) {
+	for _, s := range []string{`"abc"`, `"a\"b"`, `"\u00e9"`, `"é"`, `""`, `"`, `"a`, `5`, ` "x" `, "\"\x01\""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !json.Valid(raw) {
+			return
+		}
+		got, ok := jsonString(raw)
+		var want string
+		wantOK := json.Unmarshal(raw, &want) == nil
+		if ok != wantOK || got != want {
+			t.Fatalf("jsonString(%q) = %q %v, decoder %q %v", raw, got, ok, want, wantOK)
+		}
+	})
+}

@@ -265,12 +265,8 @@ func (f *fn) progressOf(ctx context.Context, id string) (*privacy.Incident, *Pro
 	if err != nil {
 		return nil, nil, err
 	}
-	out := &Progress{ID: inc.ID, Title: inc.Title, Targeted: p.Job.Targeted, Sent: p.Counts[fanout.StatusSent],
-		Failed: p.Counts[fanout.StatusFailed],
-		// People with no contact at all, and those notify found it could
-		// not reach (no webhook any more, erased): neither got a notice.
-		Unreachable: p.Job.Unreachable + p.Counts[fanout.StatusUnreachable], FinishedAt: p.Job.FinishedAt}
-	out.Queued = out.Targeted - out.Sent - out.Failed - out.Unreachable
+	out := &Progress{ID: inc.ID, Title: inc.Title, Targeted: p.Job.Targeted, FinishedAt: p.Job.FinishedAt}
+	out.Sent, out.Failed, out.Unreachable, out.Queued = p.Outcomes()
 	switch {
 	case !p.Job.Done:
 		out.Status = "fanning_out"

@@ -439,11 +439,11 @@ func (f *fn) show(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	c := pr.Counts
 	v := &View{PolicyVersion: p, InEffect: !p.EffectiveAt.After(f.d.Now()), Targeted: pr.Job.Targeted,
-		Notified: c[fanout.StatusSent], Failed: c[fanout.StatusFailed], Unreachable: pr.Job.Unreachable + c[fanout.StatusUnreachable],
-		Acknowledged: c["acknowledged"], Consented: c["consented"], Status: "notifying"}
-	if pr.Job.Done && v.Notified+v.Failed+v.Unreachable >= v.Targeted {
+		Acknowledged: pr.Counts["acknowledged"], Consented: pr.Counts["consented"], Status: "notifying"}
+	var queued int64
+	v.Notified, v.Failed, v.Unreachable, queued = pr.Outcomes()
+	if pr.Job.Done && queued <= 0 {
 		v.Status = "done"
 	}
 	httpx.JSON(w, http.StatusOK, v)
