@@ -42,11 +42,12 @@ type Suite struct {
 	Broker    *events.Broker // in-process broker; nil on Knative
 	Sink      *events.Sink   // Knative publisher; nil in-process
 
-	handler  http.Handler
-	closers  []func() error
-	stopOnce sync.Once
-	cancel   context.CancelFunc
-	ticker   *ticker
+	handler   http.Handler
+	ownRoutes []string
+	closers   []func() error
+	stopOnce  sync.Once
+	cancel    context.CancelFunc
+	ticker    *ticker
 }
 
 // Option adjusts a suite under construction (tests add functions).
@@ -290,8 +291,10 @@ func (s *Suite) Ready(ctx context.Context) error {
 
 // routeOps adds the suite's own endpoints: health, readiness, version, the
 // dead-letter store and manual schedule ticks.
-func (s *Suite) routeOps(mux *http.ServeMux) {
+func (s *Suite) routeOps(m *http.ServeMux) {
 	token := s.Deps.Config.OpsToken
+	mux := ownMux{m, s}
+	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -345,4 +348,19 @@ func (s *Suite) routeOps(mux *http.ServeMux) {
 		}
 		httpx.JSON(w, http.StatusAccepted, map[string]string{"event_id": e.ID()})
 	})))
+}
+
+// ownMux records the suite's own routes for Routes and the OpenAPI test.
+type ownMux struct {
+	m *http.ServeMux
+	s *Suite
+}
+
+func (o ownMux) Handle(pattern string, h http.Handler) {
+	o.s.ownRoutes = append(o.s.ownRoutes, pattern)
+	o.m.Handle(pattern, h)
+}
+
+func (o ownMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	o.Handle(pattern, http.HandlerFunc(h))
 }
