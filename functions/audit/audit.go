@@ -71,6 +71,7 @@ func New(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 			"GET /v1/audit/head":   ops(f.head),
 		},
 		Collections: Collections(),
+		Processing:  Processing(),
 	}, nil
 }
 

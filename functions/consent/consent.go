@@ -51,6 +51,7 @@ func New(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 			"GET /v1/consents/{subject}":       http.HandlerFunc(s.get),
 			"GET /v1/consents/{subject}/check": http.HandlerFunc(s.check),
 		},
+		Processing: Processing(),
 	}, nil
 }
 

@@ -42,6 +42,7 @@ func New(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 		Name:        Name,
 		Events:      map[string]events.Handler{events.ScheduleTicked: s.tick},
 		Collections: requests.Collections(),
+		Processing:  Processing(),
 	}, nil
 }
 

@@ -87,6 +87,7 @@ func New(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 			events.NotificationDelivered: f.fan.HandleDelivered,
 		},
 		Collections: append([]store.Collection{IncidentsCollection, AnnouncementsCollection}, fanout.Collections()...),
+		Processing:  Processing(),
 	}, nil
 }
 

@@ -49,6 +49,7 @@ func New(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 			"GET /v1/apps":              ops(s.listApps),
 			"POST /v1/apps/{id}/revoke": ops(s.revokeApp),
 		},
+		Processing: Processing(),
 	}, nil
 }
 

@@ -156,6 +156,7 @@ func New(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 			"GET /v1/notifications/{key}":  httpx.RequireOps(d.Config.OpsToken, http.HandlerFunc(n.showDelivery)),
 		},
 		Collections: []store.Collection{DeliveriesCollection, LettersCollection},
+		Processing:  Processing(),
 	}, nil
 }
 

@@ -17,8 +17,9 @@ func Processing() []privacy.Activity {
 				"the transaction that serves it, and deletions and withdrawals are passed on to exactly those partners " +
 				"and their acknowledgements tracked. The log is kept while the partner is registered, because it is " +
 				"what lets a later deletion reach the partner.",
+			// Consent records are read to decide what may be shared now.
 			Categories: []privacy.Category{privacy.CatDeviceID, privacy.CatDeviceInfo, privacy.CatNetwork, privacy.CatLocale,
-				privacy.CatOS, privacy.CatApp, privacy.CatSensors, privacy.CatLocation},
+				privacy.CatOS, privacy.CatApp, privacy.CatSensors, privacy.CatLocation, privacy.CatConsent},
 			Purposes: []privacy.Purpose{privacy.PurposeFraud, privacy.PurposeAttribution, privacy.PurposeCreative,
 				privacy.PurposeLocale, privacy.PurposeOS, privacy.PurposePersonalization},
 			Recipients: []string{"registered partners (pull feed; erasure requests by pull or webhook)",

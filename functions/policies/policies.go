@@ -135,6 +135,7 @@ func New(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 			events.NotificationDelivered: f.fan.HandleDelivered,
 		},
 		Collections: append([]store.Collection{PoliciesCollection, AcksCollection, incidents.AnnouncementsCollection}, fanout.Collections()...),
+		Processing:  Processing(),
 	}, nil
 }
 

@@ -15,7 +15,9 @@ func Processing() []privacy.Activity {
 				"portability endpoint, the consents to withdraw), their one-time code, and their answer to a policy " +
 				"revision, and files them through the requests and policies functions' API handlers; shows a " +
 				"request's status to the holder of its token.",
-			Categories: []privacy.Category{privacy.CatAccount, privacy.CatRequests, privacy.CatConsent},
+			// Notices: the policies and incidents handlers it runs keep
+			// their fan-out delivery records (fanout_* collections).
+			Categories: []privacy.Category{privacy.CatAccount, privacy.CatRequests, privacy.CatConsent, privacy.CatNotices},
 			Purposes:   []privacy.Purpose{privacy.PurposeRights, privacy.PurposeConsentRecords},
 			Recipients: []string{"Google Cloud (Firestore)", "Amazon Web Services (SES)"},
 			Location:   []privacy.Backend{privacy.BackendStore, privacy.BackendMail, privacy.BackendEvents},

@@ -106,6 +106,7 @@ func New(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 			"POST /v1/inbound-email":         http.HandlerFunc(h.inboundEmail),
 		},
 		Collections: Collections(),
+		Processing:  Processing(),
 	}, nil
 }
 

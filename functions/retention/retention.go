@@ -87,6 +87,7 @@ func New(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 		},
 		Events:      map[string]events.Handler{events.ScheduleTicked: f.onTick},
 		Collections: Collections(),
+		Processing:  Processing(),
 	}, nil
 }
 
