@@ -75,3 +75,36 @@ func TestTraceFollowsRequestThroughBroker(t *testing.T) {
 		t.Fatal("log lines carry the trace id")
 	}
 }
+
+// The issue's case: one trace id from an ingest call to the handlers that
+// consumed the event it emitted.
+func TestTraceFromIngestToConsumers(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	s := veiltest.Start(t, nil, suite.WithTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))))
+	var app struct {
+		AppKey string `json:"app_key"`
+	}
+	s.Must(s.Ops("POST", "/v1/apps", map[string]any{"name": "T", "platform": "ios", "developer_email": "d@example.com", "discloses_sdk": true}), 201, &app)
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	body := `{"sdk":{"platform":"ios","version":"1"},"app":{"name":"T","version":"1"},"consent":{"personalized_ads":true,"location":false},"device":{"ids":{"idfa":"6d9e1a52-0000-4000-8000-000000000001"},"model":"iPhone"}}`
+	if r := s.Do("POST", "/v1/ad-requests", body, "X-Veil-App-Key", app.AppKey, "traceparent", tp); r.Status != 200 {
+		t.Fatalf("ingest: %d %s", r.Status, r.Body)
+	}
+	s.Idle(10 * time.Second)
+	consumers := map[string]bool{}
+	for _, sp := range rec.Ended() {
+		if sp.Name() == "event "+events.AdRequestReceived && sp.SpanContext().TraceID().String() == "0af7651916cd43dd8448eb211c80319c" {
+			for _, a := range sp.Attributes() {
+				if a.Key == "veil.subscriber" {
+					consumers[a.Value.AsString()] = true
+				}
+			}
+		}
+	}
+	if len(consumers) == 0 {
+		t.Fatal("no handler of com.veil.adrequest.received.v1 ran in the ingest call's trace")
+	}
+	if !consumers["audit"] {
+		t.Errorf("audit consumed the event outside the trace: %v", consumers)
+	}
+}
