@@ -115,7 +115,7 @@ func TestRemindersAndEscalationsHappenOnce(t *testing.T) {
 		s.Must(s.Ops("POST", "/v1/schedules/deadlines", nil), 202, nil)
 		s.Idle(10 * time.Second)
 	}
-	copyID := file("copy", "device:oaid:dl-0001-aaaa")          // due Thu 2025-10-23
+	copyID := file("copy", "device:oaid:dl-0001-aaaa")           // due Thu 2025-10-23
 	complaintID := file("complaint", "device:oaid:dl-0002-bbbb") // due Sat 2025-10-11
 	closedID := file("delete", "device:oaid:dl-0003-cccc")
 	s.Must(s.Ops("POST", "/v1/requests/"+closedID+"/refuse", map[string]string{"reason": "legal_obligation"}), 200, nil)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/veil-privacy/veil/functions/ingest"
 	"github.com/veil-privacy/veil/infra/httpx"
 	"github.com/veil-privacy/veil/infra/mailin"
@@ -78,12 +80,9 @@ func (h *handler) mailIntake(ctx context.Context, m *mailin.Message) (intake, er
 	}
 	in := intake{Type: typ, Subject: subject, Channel: "email", Email: subject.Value,
 		Senders: []sender{{"email", subject.Value}}, MessageID: m.MessageID}
+	devices := mailDevices(m.Devices)
 	var raw []string
-	for _, d := range m.Devices {
-		s, err := privacy.ParseSubject(d)
-		if err != nil || !s.IsDevice() {
-			continue
-		}
+	for _, s := range devices {
 		key, err := ingest.ResolveSubjectKey(ctx, h.d.DB, h.d.Keys, s)
 		if err != nil {
 			return intake{}, err
@@ -91,8 +90,28 @@ func (h *handler) mailIntake(ctx context.Context, m *mailin.Message) (intake, er
 		raw = append(raw, s.Value)
 		in.Devices = append(in.Devices, privacy.DeviceRef{SubjectKey: key, Hint: s.Hint()})
 	}
-	in.Details = truncate(maskIDs(strings.TrimSpace(m.Subject+"\n\n"+m.Text), raw), maxDetails)
+	in.Details = mailText(m.Subject, m.Text, raw)
 	return in, nil
+}
+
+// mailDevices keeps the device subjects mailin found that name a device.
+func mailDevices(found []string) []privacy.Subject {
+	var out []privacy.Subject
+	for _, d := range found {
+		if s, err := privacy.ParseSubject(d); err == nil && s.IsDevice() {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// mailText is what the reviewer reads of a mail: subject and body,
+// NFKC-folded as mailin reads them (so a full-width id is recognised as the
+// id it is), device ids masked, bounded. The first cut leaves room so that
+// no id straddles the final one half-masked.
+func mailText(subject, body string, ids []string) string {
+	t := norm.NFKC.String(truncate(subject+"\n\n"+body, 4*maxDetails))
+	return truncate(strings.TrimSpace(maskIDs(t, ids)), maxDetails)
 }
 
 // maskIDs hides the device ids named in a mail, so the text kept for the
@@ -109,7 +128,8 @@ func maskIDs(text string, ids []string) string {
 		if err != nil {
 			continue
 		}
-		text = re.ReplaceAllString(text, "[device id]")
+		// The mask has no letter or digit, so it cannot spell an id itself.
+		text = re.ReplaceAllString(text, "[***]")
 	}
 	return text
 }

@@ -158,7 +158,7 @@ func TestMaskIDs(t *testing.T) {
 					t.Errorf("%q still shows %q", got, g)
 				}
 			}
-			if !strings.Contains(got, "[device id]") {
+			if !strings.Contains(got, "[***]") {
 				t.Errorf("%q has no mask", got)
 			}
 		})
