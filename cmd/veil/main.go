@@ -31,10 +31,11 @@ type Env struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {"run the whole suite on the embedded defaults (VEIL_* variables configure it)", serve},
-		"audit":   {"verify the audit hash chain (audit verify) or export evidence (audit export --from --to --out)", auditCmd},
-		"ledger":  {"re-apply the erasure ledger after restoring a backup (ledger replay), or export it (ledger export)", ledgerCmd},
-		"version": {"print the version", version},
+		"serve":      {"run the whole suite on the embedded defaults (VEIL_* variables configure it)", serve},
+		"audit":      {"verify the audit hash chain (audit verify) or export evidence (audit export --from --to --out)", auditCmd},
+		"ledger":     {"re-apply the erasure ledger after restoring a backup (ledger replay), or export it (ledger export)", ledgerCmd},
+		"processing": {"print the records of processing (R25) as Markdown, or --json", processingCmd},
+		"version":    {"print the version", version},
 	}
 }
 
