@@ -391,6 +391,40 @@ func TestSweepResumesAfterCrash(t *testing.T) {
 	}
 }
 
+// TestLongSweepContinuesInNewDeliveries bounds a run to a few batches: it
+// stops, publishes a retention tick to continue, and the runs those ticks
+// trigger finish the work without redoing any of it.
+func TestLongSweepContinuesInNewDeliveries(t *testing.T) {
+	e := newEnv(t, config.Config{})
+	for i := range 95 {
+		e.record(fmt.Sprintf("r%03d", i), key(i), e.now.Add(-200*privacy.Day), "CN", false)
+	}
+	e.f.sweep.batch, e.f.sweep.maxBatches = 10, 3
+	runs := 0
+	for {
+		rep, err := e.f.sweep.Run(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs++
+		if rep.Continued == "" {
+			break
+		}
+		if runs > 20 {
+			t.Fatal("the sweep never finished")
+		}
+	}
+	if runs != 4 { // 95 records, 10 per batch, 3 batches per run: 10 batches (the last finds the end)
+		t.Errorf("%d runs", runs)
+	}
+	if ticks := len(e.queued(events.ScheduleTicked)); ticks != runs-1 {
+		t.Errorf("%d continuation ticks for %d runs", ticks, runs)
+	}
+	if n, _ := e.statTotal(); n != 95 {
+		t.Errorf("statistics count %d of 95", n)
+	}
+}
+
 func TestTickIgnoresOtherJobs(t *testing.T) {
 	e := newEnv(t, config.Config{})
 	e.record("old", key(1), e.now.Add(-400*privacy.Day), "CN", false)

@@ -17,6 +17,9 @@ import (
 	"github.com/veil-privacy/veil/privacy"
 )
 
+// defaultMaxBatches is ~100,000 records per delivery: a few minutes.
+const defaultMaxBatches = 250
+
 // Batch limits. Firestore allows 500 writes per transaction; a batch
 // spends at most one write per record plus one per statistics row it
 // touches, and keeps room for its checkpoint and the events it stages (one
@@ -37,6 +40,12 @@ type Sweeper struct {
 	r      repos
 	passes []pass
 	batch  int
+	// maxBatches bounds one Run (0: unbounded). A Run that reaches it
+	// publishes another retention tick and returns, so no single event
+	// delivery outlives a Knative request timeout, and a large backlog
+	// goes on in fresh deliveries right away instead of at the next
+	// scheduled tick.
+	maxBatches int
 	// hook, in tests, runs inside each batch's transaction after its
 	// writes: an error (or cancelling the context) there is a crash
 	// before commit.
@@ -96,7 +105,7 @@ func allPasses() []pass {
 }
 
 func newSweeper(d functions.Deps, policy privacy.Retention, r repos) *Sweeper {
-	return &Sweeper{d: d, policy: policy, r: r, passes: allPasses(), batch: defaultBatch}
+	return &Sweeper{d: d, policy: policy, r: r, passes: allPasses(), batch: defaultBatch, maxBatches: defaultMaxBatches}
 }
 
 func (s *Sweeper) now() time.Time {
@@ -110,6 +119,9 @@ func (s *Sweeper) now() time.Time {
 type Report struct {
 	Ceased bool          `json:"ceased"`
 	Passes []*Checkpoint `json:"passes"`
+	// Continued is the id of the tick published to continue, when this
+	// run stopped at its batch bound.
+	Continued string `json:"continued,omitempty"`
 }
 
 // Run runs every pass to the end of its current run (starting a new run
@@ -122,20 +134,35 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 	}
 	ceased := ops.CeasedAt(now)
 	rep := &Report{Ceased: ceased}
+	budget := s.maxBatches
+	if budget <= 0 {
+		budget = math.MaxInt
+	}
 	for _, p := range s.passes {
 		if p.onlyCeased && !ceased {
 			continue
 		}
-		cp, err := s.runPass(ctx, p, now, ceased)
+		cp, err := s.runPass(ctx, p, now, ceased, &budget)
 		if err != nil {
 			return nil, fmt.Errorf("retention: pass %s: %w", p.name, err)
 		}
 		rep.Passes = append(rep.Passes, cp)
+		if !cp.Done {
+			// Out of batches: continue in a new delivery. The
+			// checkpoints make it pick up exactly here.
+			e := events.Must(events.ScheduleTicked, "", events.ScheduleTickedData{Job: Job})
+			if err := s.d.Bus.Publish(ctx, e); err != nil {
+				return nil, err
+			}
+			rep.Continued = e.ID()
+			s.d.Log.Info().Str("pass", p.name).Str("event_id", e.ID()).Msg("retention sweep continues in a new delivery")
+			return rep, nil
+		}
 	}
 	return rep, nil
 }
 
-func (s *Sweeper) runPass(ctx context.Context, p pass, now time.Time, ceased bool) (*Checkpoint, error) {
+func (s *Sweeper) runPass(ctx context.Context, p pass, now time.Time, ceased bool, budget *int) (*Checkpoint, error) {
 	id := "sweep_" + p.name
 	cutoff := int64(math.MaxInt64)
 	if !ceased && p.cutoff != nil {
@@ -167,6 +194,10 @@ func (s *Sweeper) runPass(ctx context.Context, p pass, now time.Time, ceased boo
 		cp, err := s.step(ctx, p, id)
 		if err != nil {
 			return nil, err
+		}
+		*budget--
+		if !cp.Done && *budget <= 0 {
+			return cp, nil
 		}
 		if cp.Done {
 			s.d.Log.Info().Str("pass", p.name).Int64("run", cp.Run).Int64("batches", cp.Batches).Int64("deleted", cp.Deleted).
