@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/functions/policies"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/suite"
@@ -145,4 +146,34 @@ func TestPublishIsValidated(t *testing.T) {
 		})
 	}
 	s.Must(s.Do("GET", "/v1/policies/nope", nil), 404, nil)
+}
+
+// A cessation of operations (R23) tells every developer and account holder
+// once, and is announced on the privacy center for the end users behind
+// the apps.
+func TestCessationNoticeAndAnnouncement(t *testing.T) {
+	s := veiltest.Start(t, map[string]string{"VEIL_FUNCTIONS": "ingest,policies,notify,incidents"})
+	s.Must(s.Ops("POST", "/v1/apps", map[string]any{"name": "Demo", "platform": "ios",
+		"developer_email": "ios-dev@example.com", "discloses_sdk": true}), 201, nil)
+	e := events.Must(events.OperationsCeased, "", events.RefData{ID: "shutdown-1", At: time.Now().UTC()})
+	for i := 0; i < 2; i++ { // redelivered: still one notice
+		if err := s.Deps.Bus.Publish(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+		s.Idle(30 * time.Second)
+	}
+	m := s.WaitMail("ios-dev@example.com", "停止运营", 10*time.Second)
+	if !strings.Contains(m.Text, "delete or anonymize") {
+		t.Errorf("cessation notice:\n%s", m.Text)
+	}
+	if n := len(s.MailsTo("ios-dev@example.com")); n != 1 {
+		t.Errorf("%d cessation mails", n)
+	}
+	var ann struct {
+		Announcements []privacy.Announcement `json:"announcements"`
+	}
+	s.Must(s.Do("GET", "/v1/announcements", nil), 200, &ann)
+	if len(ann.Announcements) != 1 || ann.Announcements[0].Kind != "operations_ceased" {
+		t.Errorf("announcements %+v", ann.Announcements)
+	}
 }
