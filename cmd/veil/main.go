@@ -36,6 +36,15 @@ func commands() map[string]command {
 		"ledger":     {"re-apply the erasure ledger after restoring a backup (ledger replay), or export it (ledger export)", ledgerCmd},
 		"processing": {"print the records of processing (R25) as Markdown, or --json", processingCmd},
 		"version":    {"print the version", version},
+
+		// Ops commands against a running suite (ops*.go).
+		"apps":         {"register, revoke and list apps (ops API)", appsCmd()},
+		"requests":     {"list, show, approve, refuse and answer rights requests (ops API)", requestsCmd()},
+		"incidents":    {"declare an incident from YAML, watch its notices go out, list, report (ops API)", incidentsCmd()},
+		"policies":     {"publish a policy revision, list versions, watch acknowledgements (ops API)", policiesCmd()},
+		"holds":        {"place, lift and list legal holds (ops API)", holdsCmd()},
+		"cease":        {"cease operations (R23; --yes), or cease status (ops API)", ceaseCmd},
+		"dead-letters": {"list and redrive dead-lettered events (ops API)", deadLettersCmd()},
 	}
 }
 
