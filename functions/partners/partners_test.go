@@ -635,3 +635,59 @@ func (h *webhook) wait(t *testing.T, n int) []pushed {
 	t.Fatalf("webhook got fewer than %d pushes", n)
 	return nil
 }
+
+// The whole path through the running suite: a deletion request attested
+// by the app's developer is fulfilled by the erasure function, whose
+// erasure requests reach exactly the partners the disclosure log names;
+// their acknowledgements close the log's entries.
+func TestDeletionRequestReachesExactlyTheRecipientsEndToEnd(t *testing.T) {
+	e := start(t)
+	a := e.partner("A", "cn-shanghai", []string{"fraud"}, "")
+	b := e.partner("B", "cn-shanghai", []string{"attribution"}, "")
+	e.ingest("Gone-Oaid-7", 2)
+	e.ingest("Kept-Oaid-8", 1)
+	e.clock.Add(time.Minute)
+	e.pull(a)
+	e.pull(b)
+	late := e.partner("Late", "cn-shanghai", []string{"fraud"}, "")
+
+	var req struct{ ID, Status string }
+	e.Must(e.Do("POST", "/v1/requests", map[string]any{"type": "delete", "subject": map[string]any{"device": "device:oaid:Gone-Oaid-7"}},
+		ingest.HeaderAppKey, e.appKey), 202, &req)
+	if req.Status != "verified" {
+		t.Fatalf("attested request is %s", req.Status)
+	}
+	pending := func(p partner) []partners.Notice {
+		var out struct{ Erasures []partners.Notice }
+		e.Must(e.Do("GET", "/v1/partners/erasures", nil, "Authorization", "Bearer "+p.Token), 200, &out)
+		return out.Erasures
+	}
+	e.Eventually(15*time.Second, "erasure requests at A and B", func() bool { return len(pending(a)) == 1 && len(pending(b)) == 1 })
+	e.Idle(10 * time.Second)
+	gone := e.subjectKey("Gone-Oaid-7")
+	for _, p := range []partner{a, b} {
+		n := pending(p)
+		if len(n) != 1 || n[0].Pseudonym != e.Deps.Keys.Pseudonym(p.ID, gone) {
+			t.Fatalf("%s's erasures %+v", p.ID, n)
+		}
+		e.Must(e.Do("POST", n[0].AckPath, nil, "Authorization", "Bearer "+p.Token), 200, nil)
+	}
+	if n := pending(late); len(n) != 0 {
+		t.Fatalf("a partner that never received the subject is asked to erase: %+v", n)
+	}
+	e.Idle(10 * time.Second)
+	if acks := e.probe.acks(); len(acks) != 2 || acks[0].RequestID != req.ID {
+		t.Fatalf("acknowledgements %+v", acks)
+	}
+	open, err := e.Deps.DB.Disclosures.Find(context.Background(), store.Query{Filters: []store.Filter{store.Where("pending_ack", store.EQ, true)}})
+	if err != nil || len(open) != 0 {
+		t.Fatalf("disclosures awaiting acknowledgement: %d, %v", len(open), err)
+	}
+	// Replayed from the start, the feed holds nothing of the erased
+	// device any more; the other device's records are still there.
+	items, _ := e.pull(a)
+	got := pseudonyms(items)
+	if len(got) != 1 || got[e.Deps.Keys.Pseudonym(a.ID, e.subjectKey("Kept-Oaid-8"))] != 1 {
+		t.Fatalf("after the deletion A's feed holds %v", got)
+	}
+}
