@@ -62,3 +62,25 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		t.Error("personal data in metric labels")
 	}
 }
+
+func TestIngestDecisionsAreCountedByReason(t *testing.T) {
+	s := veiltest.Start(t, nil)
+	var app struct {
+		AppKey string `json:"app_key"`
+	}
+	s.Must(s.Ops("POST", "/v1/apps", map[string]any{"name": "M", "platform": "android", "developer_email": "d@example.com", "discloses_sdk": true}), 201, &app)
+	body := `{"sdk":{"platform":"android","version":"1"},"app":{"name":"M","version":"1"},"consent":{"personalized_ads":true,"location":false},` +
+		`"device":{"ids":{"oaid":"0a1b2c3d-0000-4000-8000-000000000009"},"model":"P60","geo":{"lat":1,"lon":2},"idfa_like":"x"}}`
+	for range 2 {
+		if r := s.Do("POST", "/v1/ad-requests", body, "X-Veil-App-Key", app.AppKey); r.Status != 200 {
+			t.Fatalf("ingest: %d %s", r.Status, r.Body)
+		}
+	}
+	scrape := string(s.Ops("GET", "/metrics", nil).Body)
+	if v := metric(t, scrape, "veil_ingest_dropped_fields_total", `reason="no_location_consent"`); v != 2 {
+		t.Errorf("no_location_consent drops = %v, want 2", v)
+	}
+	if v := metric(t, scrape, "veil_ingest_dropped_fields_total", `reason="undeclared"`); v != 2 {
+		t.Errorf("undeclared drops = %v, want 2", v)
+	}
+}

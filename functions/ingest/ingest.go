@@ -182,6 +182,12 @@ func (s *service) ingest(ctx context.Context, app *privacy.App, in *privacy.Insp
 	if err := s.commit.commit(ctx, j); err != nil {
 		return nil, err
 	}
+	// Counted only once stored: the metric reports decisions that took
+	// effect, by reason (never by value or subject).
+	s.d.Metrics.Kept(len(m.Kept))
+	for _, d := range m.Dropped {
+		s.d.Metrics.Dropped(string(d.Reason))
+	}
 	return &Response{RequestID: rec.ID, Personalized: m.Personalized, Kept: m.KeptPaths(), Dropped: m.Dropped}, nil
 }
 

@@ -248,7 +248,9 @@ func (n *notifier) begin(ctx context.Context, eventID string, d events.Notificat
 // finish closes a delivery and announces the outcome in one transaction.
 func (n *notifier) finish(ctx context.Context, d events.NotificationData, status, msg string) error {
 	now := n.d.Now()
-	return n.d.DB.Backend.Tx(ctx, func(tx store.Tx) error {
+	counted := false
+	err := n.d.DB.Backend.Tx(ctx, func(tx store.Tx) error {
+		counted = false
 		x, err := n.deliveries.In(tx).Get(DeliveryID(d.Key))
 		if err != nil {
 			return err
@@ -256,6 +258,7 @@ func (n *notifier) finish(ctx context.Context, d events.NotificationData, status
 		if x.final() {
 			return nil
 		}
+		counted = true
 		x.Status, x.Error, x.At, x.LeaseUntil = status, truncate(msg, 300), now, time.Time{}
 		if status == StatusSent {
 			x.SentAt = &now
@@ -266,6 +269,10 @@ func (n *notifier) finish(ctx context.Context, d events.NotificationData, status
 		return n.d.Bus.PublishTx(tx, events.Must(events.NotificationDelivered, x.Ref,
 			events.DeliveryData{Key: x.Key, Channel: x.Channel, Ref: x.Ref, Status: status, Error: x.Error}))
 	})
+	if err == nil && counted {
+		n.d.Metrics.Notice(d.Channel, status)
+	}
+	return err
 }
 
 // handleDeadLetter closes as failed a notification whose retries ran out.

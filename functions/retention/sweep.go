@@ -212,7 +212,9 @@ func (s *Sweeper) step(ctx context.Context, p pass, id string) (*Checkpoint, err
 	class, _ := s.policy.Class(p.class)
 	limit := min(s.batch, writeBudget)
 	var out *Checkpoint
+	var done *batch // the batch that committed, for the metrics
 	err := s.d.DB.Backend.Tx(ctx, func(tx store.Tx) error {
+		done = nil
 		cp, err := s.r.cps.In(tx).Get(id)
 		if err != nil || cp.Done {
 			out = cp
@@ -279,9 +281,14 @@ func (s *Sweeper) step(ctx context.Context, p pass, id string) (*Checkpoint, err
 				return err
 			}
 		}
-		out = cp
+		out, done = cp, b
 		return nil
 	})
+	if err == nil && done != nil {
+		s.d.Metrics.Swept(p.class, "deleted", int(done.deleted))
+		s.d.Metrics.Swept(p.class, "anonymized", int(done.anonymized))
+		s.d.Metrics.Swept(p.class, "isolated", int(done.isolated))
+	}
 	return out, err
 }
 
