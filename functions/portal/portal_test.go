@@ -409,3 +409,28 @@ func TestPoliciesAndAcknowledgement(t *testing.T) {
 		t.Fatalf("unknown version: %d", p.Status)
 	}
 }
+
+// TestPortalDeployedAlone: on Knative the portal is its own service
+// (VEIL_FUNCTIONS=portal) and still files, mails and verifies, because it
+// runs the API's handlers in-process.
+func TestPortalDeployedAlone(t *testing.T) {
+	s := veiltest.Start(t, map[string]string{"VEIL_FUNCTIONS": "portal"})
+	if r := s.Do("POST", "/v1/requests", map[string]any{}); r.Status != http.StatusNotFound && r.Status != http.StatusMethodNotAllowed {
+		t.Fatalf("the requests API is served here: %d", r.Status)
+	}
+	b := newBrowser(t, s, "en")
+	p := b.post("/privacy/requests/new", "/privacy/requests", url.Values{"type": {"access"}, "email": {"alone@example.com"}})
+	if p.Status != http.StatusSeeOther {
+		t.Fatalf("submit: %d\n%s", p.Status, p.Body)
+	}
+	loc := p.Header.Get("Location")
+	id := strings.TrimSuffix(strings.TrimPrefix(loc, "/privacy/requests/"), "?new=1")
+	code := mailedCode(t, s, "alone@example.com", id)
+	p = b.post(loc, "/privacy/requests/"+id+"/verify", url.Values{"code": {code}})
+	if p.Status != http.StatusSeeOther {
+		t.Fatalf("verify: %d\n%s", p.Status, p.Body)
+	}
+	if p = b.get(p.Header.Get("Location")); !strings.Contains(p.Body, `data-status="verified"`) {
+		t.Fatalf("status:\n%s", p.Body)
+	}
+}
