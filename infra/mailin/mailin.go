@@ -166,7 +166,11 @@ func parseFrom(dec *mime.WordDecoder, raw, fallback string) (addr, name string, 
 		return strings.ToLower(list[0].Address), cleanLine(list[0].Name), nil
 	}
 	decoded := decodeHeader(dec, raw, fallback)
-	a := looseAddress.FindString(decoded)
+	// The address is looked for outside encoded words: RFC 2047 allows
+	// none in an address, and a display name could otherwise smuggle in
+	// another one ("=?UTF-8?Q?x=0D=0Avictim@example.com?= <me@x.cn>"
+	// would be answered at the victim's address).
+	a := looseAddress.FindString(encodedWord.ReplaceAllString(text, " "))
 	if a == "" {
 		return "", "", malformed("the From header %q contains no email address", truncate(decoded, 80))
 	}
