@@ -1,10 +1,12 @@
 package requests
 
 import (
+	"net/netip"
 	"net/url"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/veil-privacy/veil/functions/export"
 	"github.com/veil-privacy/veil/infra/httpx"
 	"github.com/veil-privacy/veil/privacy"
 )
@@ -128,6 +130,12 @@ func endpoint(raw string, production bool) (string, error) {
 	case err != nil || len(raw) > maxURL || u.Host == "" || u.User != nil || u.Opaque != "":
 		return "", privacy.FieldError("deliver_to", "must be an absolute https URL without credentials")
 	case u.Scheme == "https", u.Scheme == "http" && !production:
+		// An address literal is judged now, so a request that could only
+		// ever be refused is not filed; names are judged when export dials
+		// them (after DNS, so rebinding cannot slip past).
+		if ip, err := netip.ParseAddr(u.Hostname()); production && err == nil && !export.PublicAddr(ip) {
+			return "", privacy.FieldError("deliver_to", "must be a public address: private, loopback and link-local addresses are refused")
+		}
 		return u.String(), nil
 	}
 	return "", privacy.FieldError("deliver_to", "must be an https URL")
