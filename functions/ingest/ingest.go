@@ -54,7 +54,13 @@ func New(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 }
 
 func newService(d functions.Deps) (*service, error) {
-	return &service{d: d, retention: privacy.DefaultRetention(), commit: &committer{db: d.DB, bus: d.Bus}}, nil
+	// The retention policy in force (VEIL_RETENTION_AD_REQUESTS included)
+	// sets each record's expiry when it is written.
+	policy, err := d.Config.Retention()
+	if err != nil {
+		return nil, err
+	}
+	return &service{d: d, retention: policy, commit: &committer{db: d.DB, bus: d.Bus}}, nil
 }
 
 // Response is the contract's answer to an ad request (SPEC §5).

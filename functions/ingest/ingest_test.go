@@ -479,3 +479,17 @@ func (p *probe) received() []events.AdRequestReceivedData {
 	defer p.mu.Unlock()
 	return append([]events.AdRequestReceivedData(nil), p.seen...)
 }
+
+func TestConfiguredRetentionSetsExpiry(t *testing.T) {
+	s := veiltest.Start(t, map[string]string{"VEIL_RETENTION_AD_REQUESTS": "30d"})
+	_, key := register(t, s, nil)
+	var out response
+	s.Must(ingestAs(s, key, android("Retention-0001", true, true)), 200, &out)
+	rec, err := s.Deps.DB.Records.Get(context.Background(), out.RequestID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.ExpiresAt.Sub(rec.ReceivedAt) != 30*24*time.Hour {
+		t.Fatalf("expires %s after receipt with VEIL_RETENTION_AD_REQUESTS=30d", rec.ExpiresAt.Sub(rec.ReceivedAt))
+	}
+}
