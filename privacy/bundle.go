@@ -66,16 +66,23 @@ func RecordColumns() []string {
 
 // Row is the CSV row of an exported record, aligned with RecordColumns.
 // Strings are unquoted; objects, arrays and numbers stay JSON text.
-func (e ExportedRecord) Row() []string {
-	ps := make([]string, len(e.Purposes))
+func (e ExportedRecord) Row() []string { return e.AppendRow(nil) }
+
+// AppendRow appends the row to out (a reused slice, for bundles of many
+// records).
+func (e ExportedRecord) AppendRow(out []string) []string {
+	var ps strings.Builder
 	for i, p := range e.Purposes {
-		ps[i] = string(p)
+		if i > 0 {
+			ps.WriteByte(';')
+		}
+		ps.WriteString(string(p))
 	}
-	out := []string{e.ID, e.ReceivedAt.Format(time.RFC3339), e.AppID, string(e.Platform), e.Region,
-		strconv.FormatBool(e.Personalized), strings.Join(ps, ";"), e.Retention, e.ExpiresAt.Format(time.RFC3339), e.Isolated}
+	out = append(out, e.ID, e.ReceivedAt.Format(time.RFC3339), e.AppID, string(e.Platform), e.Region,
+		strconv.FormatBool(e.Personalized), ps.String(), e.Retention, e.ExpiresAt.Format(time.RFC3339), SafeCell(e.Isolated))
 	out = slices.Grow(out, len(fieldTable))
-	for _, f := range fieldTable {
-		out = append(out, CSVCell(e.Fields[f.Path]))
+	for i := range fieldTable {
+		out = append(out, CSVCell(e.Fields[fieldTable[i].Path]))
 	}
 	return out
 }
@@ -90,9 +97,15 @@ func CSVCell(raw json.RawMessage) string {
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return ""
 	}
-	var s string
-	if raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
-		return SafeCell(s)
+	if raw[0] == '"' {
+		// Most values have no escapes: the text between the quotes.
+		if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 {
+			return SafeCell(string(raw[1 : len(raw)-1]))
+		}
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return SafeCell(s)
+		}
 	}
 	var b bytes.Buffer
 	if json.Compact(&b, raw) != nil {
