@@ -19,7 +19,9 @@ import (
 
 	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/functions"
+	"github.com/veil-privacy/veil/functions/consent"
 	"github.com/veil-privacy/veil/functions/erasure/fulfil/fulfiltest"
+	"github.com/veil-privacy/veil/functions/ingest"
 	"github.com/veil-privacy/veil/infra/store"
 	"github.com/veil-privacy/veil/privacy"
 )
@@ -32,27 +34,29 @@ const (
 // bed is a test bed with the export function.
 func bed(t testing.TB, env map[string]string) (*fulfiltest.Env, *exporter, *functions.Function) {
 	var x *exporter
-	e, fns := fulfiltest.New(t, fulfiltest.Options{Env: env}, func(ctx context.Context, d functions.Deps) (*functions.Function, error) {
+	// Requests imports export, so the bed files requests the way requests
+	// does (fulfiltest.AttestedRequest) rather than through its route.
+	e, fns := fulfiltest.New(t, fulfiltest.Options{Env: env}, ingest.New, consent.New, func(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 		var err error
 		if x, err = newExporter(d); err != nil {
 			return nil, err
 		}
 		return x.function(), nil
 	})
-	return e, x, fns[0]
+	return e, x, fns[2]
 }
 
 // device makes an app and n ad records for one device, with a consent
-// decision on record, and returns the app key.
+// decision on record, and returns the app's id.
 func device(e *fulfiltest.Env, n int) string {
-	_, key := e.App("Demo", "dev@example.com")
+	appID, key := e.App("Demo", "dev@example.com")
 	for i := 0; i < n; i++ {
 		e.Ingest(key, fulfiltest.AdRequest(oaid, imei, i))
 		e.Now = e.Now.Add(time.Minute)
 	}
 	e.Must(http.StatusOK, nil, "PUT", "/v1/consents/device:oaid:"+oaid,
 		map[string]any{"purposes": map[string]bool{"location": false}, "source": "app"}, "X-Veil-App-Key", key)
-	return key
+	return appID
 }
 
 func request(e *fulfiltest.Env, id string) *privacy.Request {
@@ -105,8 +109,8 @@ func unzip(t testing.TB, raw []byte) map[string][]byte {
 func TestCopyOfADevice(t *testing.T) {
 	e, x, f := bed(t, nil)
 	x.partSize = 2 // three records: two parts
-	key := device(e, 3)
-	id := e.DeviceRequest(key, "copy", "device:oaid:"+oaid, nil)
+	app := device(e, 3)
+	id := e.AttestedRequest(app, "copy", "device:oaid:"+oaid, nil).ID
 	if err := e.Deliver(f, events.RequestVerified); err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +134,8 @@ func TestCopyOfADevice(t *testing.T) {
 			changed++
 		}
 	}
-	if changed != 3 { // verified (requests), in_progress, completed
-		t.Errorf("%d request.changed events, want 3", changed)
+	if changed != 2 { // in_progress, completed (requests announced verified)
+		t.Errorf("%d request.changed events, want 2", changed)
 	}
 
 	code, raw := download(e, r.DownloadURL)
@@ -206,8 +210,8 @@ func keysOf(m map[string][]byte) []string {
 
 func TestDownloadLinks(t *testing.T) {
 	e, _, f := bed(t, nil)
-	key := device(e, 1)
-	id := e.DeviceRequest(key, "access", "device:oaid:"+oaid, nil)
+	app := device(e, 1)
+	id := e.AttestedRequest(app, "access", "device:oaid:"+oaid, nil).ID
 	if err := e.Deliver(f, events.RequestVerified); err != nil {
 		t.Fatal(err)
 	}
@@ -258,9 +262,9 @@ func TestDownloadLinks(t *testing.T) {
 
 func TestOnlyVerifiedExportRequestsAreFulfilled(t *testing.T) {
 	e, _, f := bed(t, nil)
-	key := device(e, 1)
-	del := e.DeviceRequest(key, "delete", "device:oaid:"+oaid, nil)
-	cp := e.DeviceRequest(key, "copy", "device:oaid:"+oaid, nil)
+	app := device(e, 1)
+	del := e.AttestedRequest(app, "delete", "device:oaid:"+oaid, nil).ID
+	cp := e.AttestedRequest(app, "copy", "device:oaid:"+oaid, nil).ID
 	if err := e.Deliver(f, events.RequestVerified); err != nil {
 		t.Fatal(err)
 	}
@@ -321,10 +325,10 @@ func TestPortability(t *testing.T) {
 			x.d.Config.Production = c.production
 			x.run.D.Config.Production = c.production
 			x.client = newClient(c.production)
-			key := device(e, 2)
-			// Filed in dev mode: production refuses plain http at intake,
-			// and the check here is the second line of defence.
-			id := e.DeviceRequest(key, "portability", "device:oaid:"+oaid, map[string]any{"deliver_to": c.endpoint})
+			app := device(e, 2)
+			// Filed as given: production refuses plain http and private
+			// addresses at intake too; the checks here are the last line.
+			id := e.AttestedRequest(app, "portability", "device:oaid:"+oaid, func(r *privacy.Request) { r.DeliverTo = c.endpoint }).ID
 			got, status = nil, c.answer
 			err := e.Deliver(f, events.RequestVerified)
 			if (err != nil) != c.wantErr {
@@ -388,8 +392,8 @@ func TestCheckEndpoint(t *testing.T) {
 
 func TestDeadLetteredFulfilmentGoesToReview(t *testing.T) {
 	e, x, f := bed(t, nil)
-	key := device(e, 1)
-	id := e.DeviceRequest(key, "copy", "device:oaid:"+oaid, nil)
+	app := device(e, 1)
+	id := e.AttestedRequest(app, "copy", "device:oaid:"+oaid, nil).ID
 	ev := e.Queued(events.RequestVerified)[0]
 	// The handler began and failed (the blob store was down, say) until
 	// the broker gave up.
@@ -425,3 +429,33 @@ func TestDeadLetteredFulfilmentGoesToReview(t *testing.T) {
 }
 
 func storeAll() store.Query { return store.Query{Limit: store.MaxLimit} }
+
+// The hand-written JSON line is the document json.Marshal gives.
+func TestAppendRecordMatchesMarshal(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 0, 0, 123456789, time.UTC)
+	cases := []privacy.ExportedRecord{
+		{ID: "r1", ReceivedAt: at, ExpiresAt: at.Add(time.Hour), AppID: "app_1", Platform: privacy.Android, Region: "CN",
+			Personalized: true, Purposes: []privacy.Purpose{privacy.PurposeFraud, privacy.PurposePersonalization}, Retention: "ad_requests",
+			Fields: map[string]json.RawMessage{"geo": json.RawMessage(`{"lat":1.5,"lon":2}`), "brand": json.RawMessage(`"华为"`),
+				"ids.oaid": json.RawMessage(`"o-1"`), "zz.unknown": json.RawMessage(`[1,2]`)},
+			CoarseGeo: &privacy.GeoPoint{Lat: 39.9, Lon: -116.4}},
+		{ID: `id "quoted" <&>`, ReceivedAt: at, ExpiresAt: at, Isolated: "legal hold h1: 法院 \n order", Fields: map[string]json.RawMessage{}},
+	}
+	for _, c := range cases {
+		line := appendRecord(nil, &c)
+		if line[len(line)-1] != '\n' {
+			t.Fatal("no newline")
+		}
+		want, _ := json.Marshal(c)
+		var a, b any
+		if err := json.Unmarshal(line, &a); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		_ = json.Unmarshal(want, &b)
+		ga, _ := json.Marshal(a)
+		gb, _ := json.Marshal(b)
+		if !bytes.Equal(ga, gb) {
+			t.Errorf("appendRecord:\n%s\njson.Marshal:\n%s", ga, gb)
+		}
+	}
+}
