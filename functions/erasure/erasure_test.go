@@ -14,8 +14,11 @@ import (
 
 	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/functions"
+	"github.com/veil-privacy/veil/functions/consent"
 	"github.com/veil-privacy/veil/functions/erasure/fulfil"
 	"github.com/veil-privacy/veil/functions/erasure/fulfil/fulfiltest"
+	"github.com/veil-privacy/veil/functions/ingest"
+	"github.com/veil-privacy/veil/functions/requests"
 	"github.com/veil-privacy/veil/functions/retention"
 	"github.com/veil-privacy/veil/infra/keys"
 	"github.com/veil-privacy/veil/infra/sqlite"
@@ -32,14 +35,14 @@ const (
 // bed is a test bed with the erasure function (and retention, for holds).
 func bed(t testing.TB) (*fulfiltest.Env, *eraser, *functions.Function) {
 	var x *eraser
-	e, fns := fulfiltest.New(t, fulfiltest.Options{}, func(ctx context.Context, d functions.Deps) (*functions.Function, error) {
+	e, fns := fulfiltest.New(t, fulfiltest.Options{}, ingest.New, consent.New, requests.New, func(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 		var err error
 		if x, err = newEraser(ctx, d); err != nil {
 			return nil, err
 		}
 		return x.function(), nil
 	}, retention.New)
-	return e, x, fns[0]
+	return e, x, fns[3]
 }
 
 // subject is a device with records, a consent decision, a disclosure to
@@ -382,15 +385,17 @@ func TestCorrection(t *testing.T) {
 
 func TestWithdrawal(t *testing.T) {
 	cases := []struct {
-		details      string
-		gone, kept   []string
-		personalized bool
+		name, details string
+		gone, kept    []string
+		personalized  bool
 	}{
-		{"", []string{"installed_apps", "geo", "sensors"}, []string{"ids.oaid", "wifi_ssid", "brand"}, false},
-		{"please stop using my location", []string{"geo"}, []string{"installed_apps", "sensors", "ids.oaid"}, true},
+		{"everything", "", []string{"installed_apps", "geo", "sensors"}, []string{"ids.oaid", "wifi_ssid", "brand"}, false},
+		{"location", "please stop using my location", []string{"geo"}, []string{"installed_apps", "sensors", "ids.oaid"}, true},
 	}
 	for _, c := range cases {
-		t.Run(c.details, func(t *testing.T) {
+		// Subtest names become directory names, and a "#" in the path
+		// of a SQLite file cuts its URI short: plain names only.
+		t.Run(c.name, func(t *testing.T) {
 			e, x, f := bed(t)
 			appKey, key := subject(e, x, 2)
 			id := e.DeviceRequest(appKey, "withdraw_consent", "device:oaid:"+oaid, map[string]any{"details": c.details})

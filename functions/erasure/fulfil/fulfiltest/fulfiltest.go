@@ -24,9 +24,7 @@ import (
 
 	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/functions"
-	"github.com/veil-privacy/veil/functions/consent"
 	"github.com/veil-privacy/veil/functions/ingest"
-	"github.com/veil-privacy/veil/functions/requests"
 	"github.com/veil-privacy/veil/infra/blob"
 	"github.com/veil-privacy/veil/infra/config"
 	"github.com/veil-privacy/veil/infra/keys"
@@ -59,9 +57,11 @@ type Options struct {
 	Env map[string]string // VEIL_* overrides
 }
 
-// New builds a bed with the client-facing functions and the extra ones
-// (the function under test).
-func New(t testing.TB, o Options, extra ...functions.Constructor) (*Env, []*functions.Function) {
+// New builds a bed with the functions ctors build, in order (the
+// client-facing ones the test needs — ingest, consent, requests — and the
+// one under test), and returns them. The bed imports none of them itself:
+// requests imports export, so export's tests cannot have requests.
+func New(t testing.TB, o Options, ctors ...functions.Constructor) (*Env, []*functions.Function) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -113,7 +113,7 @@ func New(t testing.TB, o Options, extra ...functions.Constructor) (*Env, []*func
 			Now: func() time.Time { return e.Now }},
 		Now: func() time.Time { return e.Now }}
 	var fns []*functions.Function
-	for _, c := range append([]functions.Constructor{ingest.New, consent.New, requests.New}, extra...) {
+	for _, c := range ctors {
 		f, err := c(ctx, e.D)
 		if err != nil {
 			t.Fatal(err)
@@ -128,7 +128,7 @@ func New(t testing.TB, o Options, extra ...functions.Constructor) (*Env, []*func
 		}
 		fns = append(fns, f)
 	}
-	return e, fns[3:]
+	return e, fns
 }
 
 // Do calls the routes. body is nil, a string or a value sent as JSON.
@@ -291,21 +291,48 @@ func (e *Env) AccountRequest(email, typ string, change func(r *privacy.Request))
 	if err != nil {
 		e.T.Fatal(err)
 	}
-	now := e.Now
 	r := &privacy.Request{ID: uuid.NewString(), Type: privacy.RequestType(typ), Channel: "web", SubjectKey: e.D.Keys.SubjectKey(s),
-		SubjectHint: s.Hint(), Email: s.Value, CreatedAt: now, UpdatedAt: now, History: []privacy.Transition{}}
+		SubjectHint: s.Hint(), Email: s.Value}
 	if change != nil {
 		change(r)
 	}
-	if err := r.Move(privacy.StatusVerified, "subject", "code verified", now); err != nil {
+	return e.file(r, "subject", "code verified")
+}
+
+// AttestedRequest files a device request as the requests function does
+// when an app's developer attests it (SPEC §5): verified at once, filed
+// under the key the device's records are, its request.verified queued.
+func (e *Env) AttestedRequest(appID, typ, device string, change func(r *privacy.Request)) *privacy.Request {
+	e.T.Helper()
+	s, err := privacy.ParseSubject(device)
+	if err != nil {
 		e.T.Fatal(err)
 	}
-	err = e.D.DB.Backend.Tx(e.Ctx, func(tx store.Tx) error {
+	key, err := ingest.ResolveSubjectKey(e.Ctx, e.D.DB, e.D.Keys, s)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	r := &privacy.Request{ID: uuid.NewString(), Type: privacy.RequestType(typ), Channel: "api", SubjectKey: key,
+		SubjectHint: s.Hint(), AppID: appID}
+	if change != nil {
+		change(r)
+	}
+	return e.file(r, "app:"+appID, "attested by the app's developer")
+}
+
+func (e *Env) file(r *privacy.Request, actor, reason string) *privacy.Request {
+	e.T.Helper()
+	now := e.Now
+	r.CreatedAt, r.UpdatedAt, r.History = now, now, []privacy.Transition{}
+	if err := r.Move(privacy.StatusVerified, actor, reason, now); err != nil {
+		e.T.Fatal(err)
+	}
+	err := e.D.DB.Backend.Tx(e.Ctx, func(tx store.Tx) error {
 		if err := e.D.DB.Requests.In(tx).Create(r); err != nil {
 			return err
 		}
 		return e.D.Bus.PublishTx(tx, events.Must(events.RequestVerified, r.ID, events.RequestData{RequestID: r.ID,
-			Type: typ, Status: string(r.Status), Channel: r.Channel, SubjectKey: r.SubjectKey}))
+			Type: string(r.Type), Status: string(r.Status), Channel: r.Channel, SubjectKey: r.SubjectKey}))
 	})
 	if err != nil {
 		e.T.Fatal(err)
@@ -368,4 +395,79 @@ func (e *Env) Files() map[string][]byte {
 		}
 	}
 	return out
+}
+
+// Seed stores n ad records of one device directly through the store, in
+// transactions of store.MaxLimit, as ingest would have filed them (sealed
+// ids and fields under the device's key, a device link): benchmarks need
+// 100,000 of them faster than the SDK route makes them. It returns the
+// device's subject key.
+func (e *Env) Seed(oaid string, n int) string {
+	e.T.Helper()
+	s, err := privacy.DeviceSubject("oaid", oaid)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	key := e.D.Keys.SubjectKey(s)
+	kb, err := e.D.Keys.Batch(e.Ctx, key, true)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	plain, _ := json.Marshal(privacy.SealedFields{
+		"ids.oaid":       json.RawMessage(`"` + oaid + `"`),
+		"device_name":    json.RawMessage(`"Wang's phone"`),
+		"wifi_ssid":      json.RawMessage(`"HomeNet-5G"`),
+		"installed_apps": json.RawMessage(`["com.example.chat","com.example.pay","com.example.news"]`),
+		"geo":            json.RawMessage(`{"lat":39.9042,"lon":116.4074,"accuracy":10}`),
+	})
+	fields := map[string]json.RawMessage{"brand": json.RawMessage(`"Huawei"`), "model": json.RawMessage(`"P40"`),
+		"ip": json.RawMessage(`"203.0.113.0/24"`), "ua": json.RawMessage(`"Mozilla/5.0 (Linux; Android 12; P40)"`),
+		"language": json.RawMessage(`"zh-CN"`), "country": json.RawMessage(`"CN"`), "os_version": json.RawMessage(`"12"`),
+		"screen": json.RawMessage(`{"w":1080,"h":2340}`), "battery": json.RawMessage(`87`), "sensors": json.RawMessage(`[{"type":"gyro"}]`),
+		"app": json.RawMessage(`{"name":"Demo","version":"1.0"}`)}
+	at := e.Now.Add(-time.Duration(n) * time.Second)
+	link := &privacy.DeviceLink{IDHash: key, SubjectKey: key, IDType: "oaid", LinkedAt: at}
+	if err := e.D.DB.Devices.Put(e.Ctx, link); err != nil {
+		e.T.Fatal(err)
+	}
+	for i := 0; i < n; i += store.MaxLimit {
+		err := e.D.DB.Backend.Tx(e.Ctx, func(tx store.Tx) error {
+			for j := i; j < min(i+store.MaxLimit, n); j++ {
+				sealed, err := kb.Seal(plain)
+				if err != nil {
+					return err
+				}
+				rec := &privacy.AdRecord{ID: uuid.NewString(), SubjectKey: key, AppID: "app_bench", Platform: privacy.Android, Region: "CN",
+					ReceivedAt: at.Add(time.Duration(j) * time.Second), Retention: privacy.ClassAdRequests, Personalized: true,
+					Purposes: []privacy.Purpose{privacy.PurposeFraud, privacy.PurposeAttribution, privacy.PurposeCreative,
+						privacy.PurposeLocale, privacy.PurposeOS, privacy.PurposePersonalization},
+					Fields: fields, IDHashes: map[string]string{"ids.oaid": key}, Sealed: sealed,
+					CoarseGeo: &privacy.GeoPoint{Lat: 39.9, Lon: 116.4}}
+				rec.ExpiresAt = rec.ReceivedAt.Add(180 * privacy.Day)
+				if err := e.D.DB.Records.In(tx).Create(rec); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			e.T.Fatal(err)
+		}
+	}
+	return key
+}
+
+// DeviceRequestAt files a verified request for a device directly in the
+// store (as an attested request is filed), without the requests route.
+func (e *Env) DeviceRequestAt(key, typ, appID string) *privacy.Request {
+	e.T.Helper()
+	r := &privacy.Request{ID: uuid.NewString(), Type: privacy.RequestType(typ), Channel: "api", SubjectKey: key,
+		SubjectHint: "device:oaid:…", AppID: appID, CreatedAt: e.Now, UpdatedAt: e.Now, History: []privacy.Transition{}}
+	if err := r.Move(privacy.StatusVerified, "app:"+appID, "attested", e.Now); err != nil {
+		e.T.Fatal(err)
+	}
+	if err := e.D.DB.Requests.Create(e.Ctx, r); err != nil {
+		e.T.Fatal(err)
+	}
+	return r
 }
