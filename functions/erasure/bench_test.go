@@ -15,12 +15,15 @@ import (
 // destroyed, request completed, WAL purged. Target (issue 5): under 2 s.
 //
 //	go test ./functions/erasure -run '^$' -bench Delete100k -benchtime 1x
+//
+// VEIL_BENCH_TXPAGES=n overrides the pages of 500 documents deleted per
+// transaction, to compare.
 func BenchmarkDelete100k(b *testing.B) {
 	const n = 100_000
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		e, x, _ := bed(b)
-		if v := os.Getenv("TXPAGES"); v != "" {
+		if v := os.Getenv("VEIL_BENCH_TXPAGES"); v != "" {
 			x.txPages, _ = strconv.Atoi(v)
 		}
 		key := e.Seed(oaid, n)

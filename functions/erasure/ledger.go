@@ -32,10 +32,9 @@ import (
 // $VEIL_DATA/erasure-ledger.jsonl, fsynced before any deletion. Restoring
 // veil.db rolls the collection back, never the file, and replay merges
 // both (and writes each back to the other). With Firestore, a restore
-// (import or point-in-time recovery) rolls the collection back too: export
-// the collection with every backup or keep it out of the restore, as
-// docs/performance.md and the runbook say; replay then reads the export
-// through --file.
+// (import or point-in-time recovery) rolls the collection back too: keep
+// `veil ledger export` output beside every backup (or leave the collection
+// out of the restore), and give it to `veil ledger replay --file`.
 
 // LedgerCollection is the ledger in the store.
 var LedgerCollection = store.Collection{Name: "erasure_ledger", Keys: []store.Key{{Name: "at", Kind: store.Int}}}
