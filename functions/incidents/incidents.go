@@ -197,7 +197,7 @@ func noticeVars(inc *privacy.Incident, public string) map[string]string {
 		"occurred_at": inc.OccurredAt.Format(time.RFC3339), "discovered_at": inc.DiscoveredAt.Format(time.RFC3339),
 		"categories_zh": zh, "categories_en": en, "impact": inc.Impact, "measures": inc.Measures,
 		"advice": inc.Advice, "remedies": inc.Remedies, "contact": inc.Contact,
-		"announcements_url": public + "/v1/announcements",
+		"announcements_url": public + "/privacy/announcements",
 	}
 }
 

@@ -304,7 +304,7 @@ func (f *fn) compose(ctx context.Context, job *fanout.Job, r *fanout.Recipient) 
 	}
 	return tmpl, map[string]string{"version": p.Version, "effective_at": p.EffectiveAt.In(shanghai).Format("2006-01-02 15:04 MST"),
 		"summary": p.Summary, "changes": strings.TrimRight(changes, "\n"), "material": strconv.FormatBool(p.Material),
-		"ack_url": ack, "consent_url": consent, "policies_url": f.d.Config.PublicURL + "/v1/policies"}, nil
+		"ack_url": ack, "consent_url": consent, "policies_url": f.d.Config.PublicURL + "/privacy/policies"}, nil
 }
 
 // Token is the signed link token of a subject for a version: the subject
