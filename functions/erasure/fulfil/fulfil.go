@@ -282,9 +282,9 @@ func (r *Runner) DeadLettered(ctx context.Context, e events.Event) error {
 	team := r.D.Config.PrivacyTeam
 	if len(fs) == 0 {
 		zerolog.Ctx(ctx).Error().Str("event_id", dl.EventID).Msg("dead-lettered fulfilment without a trace of its request; escalated by event id")
-		return r.D.Bus.Publish(ctx, events.Must(events.NotificationRequested, dl.EventID, events.NotificationData{
+		return r.D.Bus.Publish(ctx, escalation(e, r.Name, events.Must(events.NotificationRequested, dl.EventID, events.NotificationData{
 			Key: "fulfilment-failed/" + r.Name + "/" + dl.EventID, Channel: "email", To: team,
-			Template: "fulfilment_failed", Vars: vars, Ref: dl.EventID}))
+			Template: "fulfilment_failed", Vars: vars, Ref: dl.EventID})))
 	}
 	id := fs[0].RequestID
 	return r.D.DB.Backend.Tx(ctx, func(tx store.Tx) error {
@@ -306,11 +306,20 @@ func (r *Runner) DeadLettered(ctx context.Context, e events.Event) error {
 			evs = ChangeEvents(req, from)
 		}
 		zerolog.Ctx(ctx).Error().Str("request_id", id).Str("event_id", dl.EventID).Msg("fulfilment dead-lettered; request sent to review and the privacy team told")
-		evs = append(evs, events.Must(events.NotificationRequested, req.ID, events.NotificationData{
+		evs = append(evs, escalation(e, r.Name, events.Must(events.NotificationRequested, req.ID, events.NotificationData{
 			Key: "fulfilment-failed/" + r.Name + "/" + dl.EventID, Channel: "email", To: team,
-			Template: "fulfilment_failed", Vars: vars, Ref: req.ID}))
+			Template: "fulfilment_failed", Vars: vars, Ref: req.ID})))
 		return r.D.Bus.PublishTx(tx, evs...)
 	})
+}
+
+// escalation gives the privacy team's notice an id derived from the dead
+// letter's, so a redelivered dead letter stages the very same event, which
+// every subscriber has already handled, instead of a second one (found by
+// tests/reliability's redelivery test).
+func escalation(deadLetter events.Event, function string, notice events.Event) events.Event {
+	notice.SetID(deadLetter.ID() + "~" + function + "~fulfilment-failed")
+	return notice
 }
 
 // clip shortens s to at most n bytes, dropping a rune cut in half.
