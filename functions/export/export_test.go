@@ -459,3 +459,47 @@ func TestAppendRecordMatchesMarshal(t *testing.T) {
 		}
 	}
 }
+
+// An account holder's copy holds the profile and the apps registered with
+// the account's address (without their key hashes), and goes to the
+// account's own address.
+func TestCopyOfAnAccount(t *testing.T) {
+	e, x, f := bed(t, nil)
+	const email = "li.wei@advertiser.example"
+	adsID, _ := e.App("Ads", email)
+	e.App("Other", "someone@else.example")
+	ads, err := e.D.DB.Apps.Get(e.Ctx, adsID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := privacy.AccountSubject(email)
+	if err := x.repos.Profiles.Put(e.Ctx, &privacy.Profile{SubjectKey: e.D.Keys.SubjectKey(s), Fields: map[string]string{"phone": "+86 138 0000 0000", "company": "=cmd|calc"}}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.AccountRequest(email, "access", nil)
+	if err := e.Deliver(f, events.RequestVerified); err != nil {
+		t.Fatal(err)
+	}
+	mails := notifications(e, "export_ready")
+	if len(mails) != 1 || mails[0].To != email {
+		t.Fatalf("export_ready: %+v", mails)
+	}
+	code, raw := download(e, request(e, r.ID).DownloadURL)
+	if code != http.StatusOK {
+		t.Fatalf("download: %d", code)
+	}
+	files := unzip(t, raw)
+	apps := string(files["apps.json"])
+	if !strings.Contains(apps, `"Ads"`) || strings.Contains(apps, "Other") || strings.Contains(apps, ads.KeyHash) {
+		t.Errorf("apps.json:\n%s", apps)
+	}
+	if !strings.Contains(string(files["profile.json"]), "+86 138 0000 0000") {
+		t.Errorf("profile.json:\n%s", files["profile.json"])
+	}
+	if !strings.Contains(string(files["profile.csv"]), "'=cmd|calc") {
+		t.Errorf("a formula in the CSV was not neutralised:\n%s", files["profile.csv"])
+	}
+	if _, ok := files["ad_records/part-00001.jsonl"]; ok {
+		t.Error("an account has no ad records")
+	}
+}
