@@ -15,6 +15,7 @@ import (
 
 	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/functions"
+	"github.com/veil-privacy/veil/functions/retention"
 	"github.com/veil-privacy/veil/infra/httpx"
 	"github.com/veil-privacy/veil/privacy"
 )
@@ -32,12 +33,16 @@ type service struct {
 	retention privacy.Retention
 	commit    *committer
 	apps      appCache
+	guard     *retention.Guard // ceasing operations (R23) stops collection
 }
 
 // New builds the ingest function.
 func New(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 	s, err := newService(d)
 	if err != nil {
+		return nil, err
+	}
+	if s.guard, err = retention.NewGuard(ctx, d.DB); err != nil {
 		return nil, err
 	}
 	ops := func(h http.HandlerFunc) http.Handler { return httpx.RequireOps(d.Config.OpsToken, h) }
@@ -73,6 +78,9 @@ type Response struct {
 
 func (s *service) handleAdRequest(w http.ResponseWriter, r *http.Request) {
 	app, err := s.app(r.Context(), r.Header.Get(HeaderAppKey))
+	if err == nil && s.guard != nil {
+		err = s.guard.Collecting(r.Context(), s.d.Now())
+	}
 	if err != nil {
 		httpx.Error(w, r, err)
 		return
