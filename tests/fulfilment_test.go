@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -266,5 +268,52 @@ func adRequest(oaid, imei, ua string, n int) map[string]any {
 			"installed_apps": []string{"com.example.e2e"},
 			"geo":            map[string]any{"lat": 31.2304, "lon": 121.4737, "accuracy": 20},
 		},
+	}
+}
+
+// A verified request is never dropped silently: a portability endpoint
+// that keeps failing exhausts the broker's retries, the event is
+// dead-lettered, and the request goes to review with the privacy team
+// told.
+func TestFailingFulfilmentEscalates(t *testing.T) {
+	const developer = "dev@tools.example"
+	calls := 0
+	var mu sync.Mutex
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer endpoint.Close()
+	s := veiltest.Start(t, nil)
+	var app struct {
+		AppKey string `json:"app_key"`
+	}
+	s.Must(s.Ops("POST", "/v1/apps", map[string]any{"name": "Tools", "platform": "android", "developer_email": developer, "discloses_sdk": true}), http.StatusCreated, &app)
+	s.Must(s.Do("POST", "/v1/ad-requests", adRequest("0f0f0f0f-1111-4222-8333-444455556666", "864209039999999", "ua", 0), "X-Veil-App-Key", app.AppKey), http.StatusOK, nil)
+	var req struct{ ID, Token string }
+	s.Must(s.Do("POST", "/v1/requests", map[string]any{"type": "portability", "deliver_to": endpoint.URL + "/import",
+		"subject": map[string]any{"device": "device:oaid:0f0f0f0f-1111-4222-8333-444455556666"}}, "X-Veil-App-Key", app.AppKey), http.StatusAccepted, &req)
+	escalation := s.WaitMail(s.Deps.Config.PrivacyTeam, req.ID, 60*time.Second)
+	if !strings.Contains(escalation.Text, "503") {
+		t.Errorf("the escalation does not say what failed:\n%s", escalation.Text)
+	}
+	var view struct {
+		Status  string `json:"status"`
+		History []struct {
+			To, Actor, Reason string
+		} `json:"history"`
+	}
+	s.Must(s.Do("GET", "/v1/requests/"+req.ID+"?token="+req.Token, nil), http.StatusOK, &view)
+	last := view.History[len(view.History)-1]
+	if view.Status != "needs_review" || !strings.Contains(last.Reason, "attempts") {
+		t.Fatalf("request after the dead letter: %s, %+v", view.Status, last)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls < 2 {
+		t.Errorf("the endpoint was tried %d times; the broker retries", calls)
 	}
 }
