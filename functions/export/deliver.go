@@ -101,12 +101,18 @@ func (x *exporter) deliver(ctx context.Context, u *url.URL, requestID string, bo
 		if errors.Is(err, errForbiddenAddress) {
 			return errForbiddenAddress
 		}
-		return fmt.Errorf("export: endpoint unreachable: %w", err)
+		// Without the URL: its path or query may carry the recipient's
+		// token for the requester, and errors end up in logs and mails.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("export: endpoint %s unreachable: %w", u.Host, err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("export: the endpoint answered %d", resp.StatusCode)
+		return fmt.Errorf("export: endpoint %s answered %d", u.Host, resp.StatusCode)
 	}
 	return nil
 }
