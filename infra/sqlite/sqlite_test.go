@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -18,4 +19,16 @@ func TestConformance(t *testing.T) {
 		}
 		return db
 	})
+}
+
+func TestPathWithURICharacters(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a#b?c%d")
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "veil.db"), "cn-local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := os.Stat(filepath.Join(dir, "veil.db")); err != nil {
+		t.Fatalf("the database was not created where asked: %v", err)
+	}
 }
