@@ -337,6 +337,18 @@ func TestEveryHandlerIsIdempotent(t *testing.T) {
 	c, rec := &clock{}, &recorder{}
 	s := veiltest.Start(t, nil, suite.WithClock(c.Now), suite.WithFunction(rec.constructor))
 	scenario(t, s, c)
+	// The only dead letter the scenario makes is the portability request's
+	// (its endpoint always answers 500); any other is a handler that fails
+	// on its first delivery.
+	var dl struct {
+		DeadLetters []events.DeadLetter `json:"dead_letters"`
+	}
+	s.Must(s.Ops("GET", "/v1/dead-letters", nil), 200, &dl)
+	for _, d := range dl.DeadLetters {
+		if d.Subscriber != "export" || d.Type != events.RequestVerified {
+			t.Errorf("%s dead-lettered %s in the scenario: %s", d.Subscriber, d.Type, d.Error)
+		}
+	}
 	captured := map[string][]events.Event{}
 	for _, e := range rec.all() {
 		captured[e.Type()] = append(captured[e.Type()], e)
