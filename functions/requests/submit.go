@@ -6,7 +6,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/veil-privacy/veil/functions/export"
 	"github.com/veil-privacy/veil/infra/httpx"
 	"github.com/veil-privacy/veil/privacy"
 )
@@ -133,7 +132,7 @@ func endpoint(raw string, production bool) (string, error) {
 		// An address literal is judged now, so a request that could only
 		// ever be refused is not filed; names are judged when export dials
 		// them (after DNS, so rebinding cannot slip past).
-		if ip, err := netip.ParseAddr(u.Hostname()); production && err == nil && !export.PublicAddr(ip) {
+		if ip, err := netip.ParseAddr(u.Hostname()); production && err == nil && !privacy.PublicAddr(ip) {
 			return "", privacy.FieldError("deliver_to", "must be a public address: private, loopback and link-local addresses are refused")
 		}
 		return u.String(), nil
