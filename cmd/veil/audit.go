@@ -6,13 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
 	"github.com/veil-privacy/veil/functions/audit"
-	"github.com/veil-privacy/veil/infra/config"
-	"github.com/veil-privacy/veil/suite"
 )
 
 // auditCmd runs `veil audit verify` and `veil audit export`. Both read the
@@ -36,19 +33,9 @@ func auditCmd(ctx context.Context, env Env, args []string) error {
 // openAudit builds the backends through the suite (only the audit
 // function enabled, nothing started) and opens the log on its store.
 func openAudit(ctx context.Context, env Env) (*audit.Log, func(), error) {
-	cfg, err := config.Load(env.Getenv)
+	s, closeFn, err := openOffline(ctx, env, audit.Name)
 	if err != nil {
 		return nil, nil, err
-	}
-	cfg.Functions = []string{audit.Name}
-	s, err := suite.New(ctx, cfg, suite.WithLogOutput(io.Discard))
-	if err != nil {
-		return nil, nil, err
-	}
-	closeFn := func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.Close(cctx)
 	}
 	l, err := audit.Open(ctx, s.Deps.DB.Backend)
 	if err != nil {

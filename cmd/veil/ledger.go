@@ -6,12 +6,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"time"
 
 	"github.com/veil-privacy/veil/functions/erasure"
-	"github.com/veil-privacy/veil/infra/config"
 	"github.com/veil-privacy/veil/infra/store"
 	"github.com/veil-privacy/veil/suite"
 )
@@ -33,24 +30,10 @@ func ledgerCmd(ctx context.Context, env Env, args []string) error {
 	return fmt.Errorf("ledger: unknown subcommand %q (replay, export)", args[0])
 }
 
-// openErasure builds the suite's backends with only the erasure function
-// (nothing started: events a replay publishes wait in the queue for the
-// next `veil serve`).
+// openErasure opens the store with only the erasure function (events a
+// replay publishes wait in the queue for the next `veil serve`).
 func openErasure(ctx context.Context, env Env) (*suite.Suite, func(), error) {
-	cfg, err := config.Load(env.Getenv)
-	if err != nil {
-		return nil, nil, err
-	}
-	cfg.Functions = []string{erasure.Name}
-	s, err := suite.New(ctx, cfg, suite.WithLogOutput(io.Discard))
-	if err != nil {
-		return nil, nil, err
-	}
-	return s, func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.Close(cctx)
-	}, nil
+	return openOffline(ctx, env, erasure.Name)
 }
 
 func ledgerReplay(ctx context.Context, env Env, args []string) error {
