@@ -143,19 +143,6 @@ func (db *DB) query(coll string, q store.Query) (store.Collection, gfs.Query, er
 	if q, err = c.CheckQuery(q); err != nil {
 		return c, gfs.Query{}, err
 	}
-	// Firestore must order by the key of an inequality filter before
-	// anything else; a range query that names no order (a prune: "older
-	// than") is ordered by that key here, where SQLite would take any
-	// order. Without this it failed on Firestore alone (found by the
-	// redelivery test on the production stand-ins).
-	if q.OrderBy == "" {
-		for _, f := range q.Filters {
-			if f.Op != store.EQ {
-				q.OrderBy = f.Key
-				break
-			}
-		}
-	}
 	fq := db.c.Collection(coll).Query
 	for _, f := range q.Filters {
 		k, _ := c.Key(f.Key)

@@ -39,8 +39,10 @@ type Filter struct {
 }
 
 // Query selects documents of one collection. Results are ordered by OrderBy
-// (then by ID, so pages are stable); with OrderBy empty, by ID alone. After
-// resumes behind a document of a previous page.
+// (then by ID, so pages are stable); with OrderBy empty, by the key of the
+// first range filter (Firestore must order by it first, and SQLite then
+// walks that key's index instead of scanning the table), else by ID alone.
+// After resumes behind a document of a previous page.
 type Query struct {
 	Filters []Filter
 	OrderBy string
@@ -161,6 +163,14 @@ func (c Collection) CheckQuery(q Query) (Query, error) {
 		case EQ, LT, LE, GT, GE:
 		default:
 			return q, fmt.Errorf("store: bad operator %q", f.Op)
+		}
+	}
+	if q.OrderBy == "" {
+		for _, f := range q.Filters {
+			if f.Op != EQ {
+				q.OrderBy = f.Key
+				break
+			}
 		}
 	}
 	if q.OrderBy != "" {

@@ -120,6 +120,21 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		}
 	})
 
+	t.Run("RangeWithoutOrderIsOrderedByItsKey", func(t *testing.T) {
+		// Ids run against n, so id order and n order differ.
+		r := setup(t)
+		for i := int64(1); i <= 5; i++ {
+			must(t, r.Create(ctx, &item{ID: fmt.Sprintf("r%d", 9-i), N: i}))
+		}
+		got, err := r.Find(ctx, store.Query{Filters: []store.Filter{store.Where("n", store.LT, 5)}, Limit: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids := idsOf(got); fmt.Sprint(ids) != "[r8 r7 r6]" {
+			t.Fatalf("got %v, want the three smallest n first: [r8 r7 r6]", ids)
+		}
+	})
+
 	t.Run("PagingWithAfter", func(t *testing.T) {
 		r := setup(t)
 		// Equal order keys force the id tie-break to keep pages stable.
