@@ -31,6 +31,66 @@ type DB struct {
 
 	mu    sync.RWMutex
 	colls map[string]store.Collection
+
+	// Prepared statements, one cache per pool: preparing was 12–20 % of
+	// every store call. The SQL of a call depends only on the collection
+	// and the query's shape (values are parameters), so the set is small.
+	ws, rs stmtCache
+}
+
+// stmtCache keeps prepared statements by their SQL. database/sql prepares
+// each lazily on every connection of its pool and reuses it there; a
+// transaction borrows the writer's through Tx.StmtContext.
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// maxStmts bounds a cache: past it, statements are prepared per call, as
+// before (no known caller comes near it).
+const maxStmts = 512
+
+func (c *stmtCache) lookup(query string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[query]
+}
+
+// prepare returns the cached statement for query, preparing and caching it
+// if needed; cached is false past maxStmts (the caller closes it then).
+func (c *stmtCache) prepare(ctx context.Context, pool *sql.DB, query string) (st *sql.Stmt, cached bool, err error) {
+	if st := c.lookup(query); st != nil {
+		return st, true, nil
+	}
+	st, err = pool.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if have, ok := c.m[query]; ok { // prepared meanwhile by another caller
+		st.Close()
+		return have, true, nil
+	}
+	if len(c.m) >= maxStmts {
+		return st, false, nil
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[query] = st
+	return st, true, nil
+}
+
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, st := range c.m {
+		errs = append(errs, st.Close())
+	}
+	c.m = nil
+	return errors.Join(errs...)
 }
 
 // Open opens (creating if needed) the database file at path. location is
@@ -40,7 +100,11 @@ func Open(ctx context.Context, path, location string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "secure_delete(ON)", "foreign_keys(ON)"} {
+	// cache_size: 16 MiB of page cache per connection instead of 2 MiB; an
+	// ad record sits in its table and seven index b-trees, and with the
+	// default cache most b-tree steps of a large deletion or export were a
+	// pread (docs/performance.md, "Export and deletion").
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "secure_delete(ON)", "foreign_keys(ON)", "cache_size(-16384)"} {
 		q.Add("_pragma", p)
 	}
 	// The path is part of a URI: escape what would end or alter it, or a
@@ -59,6 +123,9 @@ func Open(ctx context.Context, path, location string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	r.SetMaxOpenConns(4)
+	// Keep every reader open: database/sql keeps 2 idle by default, and
+	// reopening one (pragmas, schema, page cache) cost more than the reads.
+	r.SetMaxIdleConns(4)
 	db := &DB{w: w, r: r, path: path, location: location, colls: map[string]store.Collection{}}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
@@ -86,7 +153,7 @@ func (db *DB) Path() string { return db.path }
 
 // Close closes both pools.
 func (db *DB) Close() error {
-	return errors.Join(db.r.Close(), db.w.Close())
+	return errors.Join(db.rs.close(), db.ws.close(), db.r.Close(), db.w.Close())
 }
 
 func table(name string) string { return "c_" + name }
@@ -182,15 +249,59 @@ func (db *DB) collection(name string) (store.Collection, error) {
 	return c, nil
 }
 
-// querier is what both *sql.DB and *sql.Tx offer.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+// querier runs SQL with cached prepared statements: on the readers' pool
+// (tx nil) or inside a transaction on the writer.
+type querier struct {
+	db     *DB
+	tx     *sql.Tx
+	missed *[]string // statements the transaction had to prepare itself
+}
+
+func (q querier) stmt(ctx context.Context, query string) (st *sql.Stmt, done func(), err error) {
+	noop := func() {}
+	if q.tx == nil {
+		st, cached, err := q.db.rs.prepare(ctx, q.db.r, query)
+		if err != nil || cached {
+			return st, noop, err
+		}
+		return st, func() { st.Close() }, nil
+	}
+	// In a transaction the writer's one connection is taken, so a new
+	// statement cannot be prepared on the pool now: it is prepared in the
+	// transaction (closed with it) and cached once the transaction ends.
+	if st := q.db.ws.lookup(query); st != nil {
+		return q.tx.StmtContext(ctx, st), noop, nil
+	}
+	*q.missed = append(*q.missed, query)
+	st, err = q.tx.PrepareContext(ctx, query)
+	return st, noop, err
+}
+
+func (q querier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, func(), error) {
+	st, done, err := q.stmt(ctx, query)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return rows, done, nil
+}
+
+func (q querier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, done, err := q.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return st.ExecContext(ctx, args...)
 }
 
 // Get implements store.Backend.
 func (db *DB) Get(ctx context.Context, coll, id string) (*store.Doc, error) {
-	return db.get(ctx, db.r, coll, id)
+	return db.get(ctx, querier{db: db}, coll, id)
 }
 
 func (db *DB) get(ctx context.Context, q querier, coll, id string) (*store.Doc, error) {
@@ -210,7 +321,7 @@ func (db *DB) get(ctx context.Context, q querier, coll, id string) (*store.Doc, 
 
 // Query implements store.Backend.
 func (db *DB) Query(ctx context.Context, coll string, q store.Query) ([]*store.Doc, error) {
-	return db.query(ctx, db.r, coll, q)
+	return db.query(ctx, querier{db: db}, coll, q)
 }
 
 func (db *DB) query(ctx context.Context, qr querier, coll string, q store.Query) ([]*store.Doc, error) {
@@ -248,8 +359,8 @@ func (db *DB) query(ctx context.Context, qr querier, coll string, q store.Query)
 	if len(where) > 0 {
 		clause = "WHERE " + strings.Join(where, " AND ")
 	}
-	clause += " ORDER BY " + order + fmt.Sprintf(" LIMIT %d", q.Limit)
-	return db.selectDocs(ctx, qr, c, clause, args)
+	clause += " ORDER BY " + order + " LIMIT ?"
+	return db.selectDocs(ctx, qr, c, clause, append(args, q.Limit))
 }
 
 func (db *DB) selectDocs(ctx context.Context, q querier, c store.Collection, clause string, args []any) ([]*store.Doc, error) {
@@ -257,10 +368,11 @@ func (db *DB) selectDocs(ctx context.Context, q querier, c store.Collection, cla
 	for _, k := range c.Keys {
 		cols = append(cols, column(k.Name))
 	}
-	rows, err := q.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s %s", strings.Join(cols, ", "), table(c.Name), clause), args...)
+	rows, done, err := q.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s %s", strings.Join(cols, ", "), table(c.Name), clause), args...)
 	if err != nil {
 		return nil, wrap(err)
 	}
+	defer done()
 	defer rows.Close()
 	var out []*store.Doc
 	for rows.Next() {
@@ -349,7 +461,16 @@ func (db *DB) Tx(ctx context.Context, fn func(tx store.Tx) error) (err error) {
 	if err != nil {
 		return wrap(err)
 	}
-	t := &tx{db: db, ctx: ctx, tx: sqlTx}
+	var missed []string
+	t := &tx{db: db, ctx: ctx, tx: sqlTx, q: querier{db: db, tx: sqlTx, missed: &missed}}
+	defer func() {
+		// The connection is free again: cache what the transaction missed.
+		for _, query := range missed {
+			if st, cached, err := db.ws.prepare(context.WithoutCancel(ctx), db.w, query); err == nil && !cached {
+				st.Close()
+			}
+		}
+	}()
 	defer func() {
 		if p := recover(); p != nil {
 			sqlTx.Rollback()
@@ -369,6 +490,7 @@ type tx struct {
 	db    *DB
 	ctx   context.Context
 	tx    *sql.Tx
+	q     querier
 	wrote bool
 }
 
@@ -388,14 +510,14 @@ func (t *tx) Get(coll, id string) (*store.Doc, error) {
 	if err := t.readable(); err != nil {
 		return nil, err
 	}
-	return t.db.get(t.ctx, t.tx, coll, id)
+	return t.db.get(t.ctx, t.q, coll, id)
 }
 
 func (t *tx) Query(coll string, q store.Query) ([]*store.Doc, error) {
 	if err := t.readable(); err != nil {
 		return nil, err
 	}
-	return t.db.query(t.ctx, t.tx, coll, q)
+	return t.db.query(t.ctx, t.q, coll, q)
 }
 
 func (t *tx) write(coll string, d *store.Doc, verb string) error {
@@ -412,7 +534,7 @@ func (t *tx) write(coll string, d *store.Doc, verb string) error {
 		marks = append(marks, "?")
 		args = append(args, sqlValue(k.Kind, d.Keys[k.Name]))
 	}
-	_, err = t.tx.ExecContext(t.ctx, fmt.Sprintf("%s INTO %s (%s) VALUES (%s)", verb, table(coll), strings.Join(cols, ", "), strings.Join(marks, ", ")), args...)
+	_, err = t.q.ExecContext(t.ctx, fmt.Sprintf("%s INTO %s (%s) VALUES (%s)", verb, table(coll), strings.Join(cols, ", "), strings.Join(marks, ", ")), args...)
 	var se *sqlite3.Error
 	if errors.As(err, &se) && se.Code() == sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY {
 		return privacy.Errorf(privacy.ECONFLICT, "%s %s already exists", coll, d.ID)
@@ -428,7 +550,7 @@ func (t *tx) Delete(coll, id string) error {
 	if _, err := t.db.collection(coll); err != nil {
 		return err
 	}
-	_, err := t.tx.ExecContext(t.ctx, fmt.Sprintf("DELETE FROM %s WHERE id = ?", table(coll)), id)
+	_, err := t.q.ExecContext(t.ctx, fmt.Sprintf("DELETE FROM %s WHERE id = ?", table(coll)), id)
 	return wrap(err)
 }
 
