@@ -260,6 +260,43 @@ func (t *tx) Delete(coll, id string) error {
 	return mapErr(t.t.Delete(t.db.c.Collection(coll).Doc(encodeID(id))), coll, id)
 }
 
+// DeleteWhere implements store.Tx: the query, reading ids only, then one
+// delete per document in the transaction, at most store.MaxLimit of them
+// (Firestore's writes per transaction). The documents read are part of the
+// transaction, so one written meanwhile makes it retry, not survive.
+func (t *tx) DeleteWhere(coll string, q store.Query) (int, error) {
+	c, err := t.db.collection(coll)
+	if err != nil {
+		return 0, err
+	}
+	if q, err = c.CheckDelete(q, store.MaxLimit); err != nil {
+		return 0, err
+	}
+	_, fq, err := t.db.query(coll, q)
+	if err != nil {
+		return 0, err
+	}
+	it := t.t.Documents(fq.Select())
+	defer it.Stop()
+	var refs []*gfs.DocumentRef
+	for {
+		snap, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return 0, mapErr(err, coll, "")
+		}
+		refs = append(refs, snap.Ref)
+	}
+	for _, ref := range refs {
+		if err := t.t.Delete(ref); err != nil {
+			return 0, mapErr(err, coll, "")
+		}
+	}
+	return len(refs), nil
+}
+
 // encode builds the stored fields. Every declared key is written, with
 // its kind's zero value when the document has none, as SQLite stores them:
 // Firestore leaves documents without a field out of queries on it, which

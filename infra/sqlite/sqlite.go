@@ -332,6 +332,13 @@ func (db *DB) query(ctx context.Context, qr querier, coll string, q store.Query)
 	if q, err = c.CheckQuery(q); err != nil {
 		return nil, err
 	}
+	clause, args := selection(c, q)
+	return db.selectDocs(ctx, qr, c, clause, args)
+}
+
+// selection is the WHERE, ORDER BY and LIMIT of a checked query, and its
+// arguments.
+func selection(c store.Collection, q store.Query) (string, []any) {
 	var where []string
 	var args []any
 	for _, f := range q.Filters {
@@ -360,7 +367,7 @@ func (db *DB) query(ctx context.Context, qr querier, coll string, q store.Query)
 		clause = "WHERE " + strings.Join(where, " AND ")
 	}
 	clause += " ORDER BY " + order + " LIMIT ?"
-	return db.selectDocs(ctx, qr, c, clause, append(args, q.Limit))
+	return clause, append(args, q.Limit)
 }
 
 func (db *DB) selectDocs(ctx context.Context, q querier, c store.Collection, clause string, args []any) ([]*store.Doc, error) {
@@ -552,6 +559,32 @@ func (t *tx) Delete(coll, id string) error {
 	}
 	_, err := t.q.ExecContext(t.ctx, fmt.Sprintf("DELETE FROM %s WHERE id = ?", table(coll)), id)
 	return wrap(err)
+}
+
+// DeleteWhere implements store.Tx in one statement: the rows are chosen
+// by rowid through the query's index and deleted in its order, without a
+// statement, a primary-key lookup and a Go round trip per document.
+func (t *tx) DeleteWhere(coll string, q store.Query) (int, error) {
+	// It reads, then writes, as it does in Firestore: refused after a
+	// write, and nothing reads after it.
+	if err := t.readable(); err != nil {
+		return 0, err
+	}
+	t.wrote = true
+	c, err := t.db.collection(coll)
+	if err != nil {
+		return 0, err
+	}
+	if q, err = c.CheckDelete(q, store.MaxDeleteLimit); err != nil {
+		return 0, err
+	}
+	clause, args := selection(c, q)
+	res, err := t.q.ExecContext(t.ctx, fmt.Sprintf("DELETE FROM %[1]s WHERE rowid IN (SELECT rowid FROM %[1]s %s)", table(coll), clause), args...)
+	if err != nil {
+		return 0, wrap(err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), wrap(err)
 }
 
 // Purge makes deleted content unrecoverable from the files: secure_delete

@@ -85,6 +85,16 @@ type Tx interface {
 	Create(coll string, d *Doc) error
 	Set(coll string, d *Doc) error
 	Delete(coll, id string) error
+	// DeleteWhere deletes the documents q selects — its filters, in its
+	// order (as Query orders them), at most q.Limit — and returns how many
+	// it deleted: one statement in SQLite instead of a read and a write per
+	// document. q.After must be nil (deleted documents are no place to
+	// resume from). It reads before it writes, so in a transaction it comes
+	// after every read and before every other write, and at most once.
+	// A backend may delete fewer than q.Limit in one call (Firestore: at
+	// most MaxLimit, its writes per transaction) but never none while any
+	// match: a caller deleting everything repeats it until it returns 0.
+	DeleteWhere(coll string, q Query) (int, error)
 }
 
 // KeyKind is the type of an indexed key.
@@ -183,6 +193,36 @@ func (c Collection) CheckQuery(q Query) (Query, error) {
 	}
 	if q.Limit > MaxLimit {
 		q.Limit = MaxLimit
+	}
+	return q, nil
+}
+
+// MaxDeleteLimit bounds one DeleteWhere on a backend without Firestore's
+// cap. It is larger than MaxLimit because a deletion's cost in SQLite is
+// mostly index pages rewritten once per transaction: fewer, larger
+// transactions rewrite each far fewer times (docs/performance.md, "Export
+// and deletion").
+const MaxDeleteLimit = 10_000
+
+// CheckDelete is CheckQuery for Tx.DeleteWhere: the same checks and
+// order, no After, and a limit of at most max (the backend's cap per call,
+// MaxLimit or MaxDeleteLimit) instead of MaxLimit.
+func (c Collection) CheckDelete(q Query, max int) (Query, error) {
+	if q.After != nil {
+		return q, fmt.Errorf("store: DeleteWhere on %s with After: it deletes from the start of the order", c.Name)
+	}
+	limit := q.Limit
+	q, err := c.CheckQuery(q)
+	if err != nil {
+		return q, err
+	}
+	switch {
+	case limit <= 0:
+		q.Limit = DefaultLimit
+	case limit > max:
+		q.Limit = max
+	default:
+		q.Limit = limit
 	}
 	return q, nil
 }

@@ -267,6 +267,138 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		}
 	})
 
+	t.Run("DeleteWhere", func(t *testing.T) {
+		r := setup(t)
+		// Ids run against n, so deleting in n order is not id order.
+		for i := int64(1); i <= 8; i++ {
+			must(t, r.Create(ctx, &item{ID: fmt.Sprintf("d%d", 9-i), Owner: []string{"x", "y"}[i%2], N: i, Open: i <= 4}))
+		}
+		del := func(q store.Query) (int, error) {
+			n := 0
+			err := r.B.Tx(ctx, func(tx store.Tx) error {
+				var err error
+				n, err = tx.DeleteWhere(items.Name, q)
+				return err
+			})
+			return n, err
+		}
+		left := func() []string {
+			t.Helper()
+			got, err := r.Find(ctx, store.Query{OrderBy: "n"})
+			must(t, err)
+			return idsOf(got)
+		}
+		// Equality filter, in the order asked, up to the limit.
+		n, err := del(store.Query{Filters: []store.Filter{store.Where("owner", store.EQ, "x")}, OrderBy: "n", Limit: 2})
+		if err != nil || n != 2 {
+			t.Fatalf("DeleteWhere owner=x n≤2 = %d, %v; want 2", n, err)
+		}
+		if ids := left(); fmt.Sprint(ids) != "[d8 d6 d4 d3 d2 d1]" {
+			t.Fatalf("after deleting x's two smallest n: %v, want [d8 d6 d4 d3 d2 d1]", ids)
+		}
+		// A range filter without an order deletes from its key's smallest.
+		n, err = del(store.Query{Filters: []store.Filter{store.Where("n", store.GT, 1)}, Limit: 2})
+		if err != nil || n != 2 {
+			t.Fatalf("DeleteWhere n>1 = %d, %v; want 2", n, err)
+		}
+		if ids := left(); fmt.Sprint(ids) != "[d8 d3 d2 d1]" {
+			t.Fatalf("after deleting n=3,5: %v, want [d8 d3 d2 d1]", ids)
+		}
+		// Fewer match than the limit; then none.
+		n, err = del(store.Query{Filters: []store.Filter{store.Where("open", store.EQ, true)}, Limit: 100})
+		if err != nil || n != 1 {
+			t.Fatalf("DeleteWhere open = %d, %v; want 1", n, err)
+		}
+		if n, err = del(store.Query{Filters: []store.Filter{store.Where("open", store.EQ, true)}}); err != nil || n != 0 {
+			t.Fatalf("DeleteWhere with nothing left = %d, %v; want 0", n, err)
+		}
+		if ids := left(); fmt.Sprint(ids) != "[d3 d2 d1]" {
+			t.Fatalf("after deleting the open ones: %v, want [d3 d2 d1]", ids)
+		}
+		// A failed transaction deletes nothing.
+		boom := errors.New("boom")
+		err = r.B.Tx(ctx, func(tx store.Tx) error {
+			if _, err := tx.DeleteWhere(items.Name, store.Query{Limit: 10}); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) || fmt.Sprint(left()) != "[d3 d2 d1]" {
+			t.Fatalf("rolled-back DeleteWhere: %v, left %v", err, left())
+		}
+		// Refused: resuming, undeclared keys, reads after it, it after a write.
+		if _, err := del(store.Query{After: &store.Doc{ID: "d1"}}); err == nil {
+			t.Error("DeleteWhere with After must fail")
+		}
+		if _, err := del(store.Query{Filters: []store.Filter{store.Where("nope", store.EQ, 1)}}); err == nil {
+			t.Error("DeleteWhere on an undeclared key must fail")
+		}
+		err = r.B.Tx(ctx, func(tx store.Tx) error {
+			if _, err := tx.DeleteWhere(items.Name, store.Query{Filters: []store.Filter{store.Where("n", store.EQ, 6)}}); err != nil {
+				return err
+			}
+			_, err := tx.Get(items.Name, "d2")
+			return err
+		})
+		if err == nil {
+			t.Error("a read after DeleteWhere in one transaction must fail on every backend")
+		}
+		err = r.B.Tx(ctx, func(tx store.Tx) error {
+			if err := r.In(tx).Put(&item{ID: "w"}); err != nil {
+				return err
+			}
+			_, err := tx.DeleteWhere(items.Name, store.Query{Filters: []store.Filter{store.Where("n", store.EQ, 1)}})
+			return err
+		})
+		if err == nil {
+			t.Error("DeleteWhere after a write in one transaction must fail on every backend (it reads first)")
+		}
+		if ids := left(); fmt.Sprint(ids) != "[d3 d2 d1]" {
+			t.Fatalf("refused calls changed the collection: %v", ids)
+		}
+	})
+
+	t.Run("DeleteWhereBeyondOneCall", func(t *testing.T) {
+		// More match than Firestore deletes in one call: repeating until
+		// a call deletes nothing deletes them all, each call some.
+		r := setup(t)
+		const many = store.MaxLimit + 100
+		for i := 0; i < many; i += 250 {
+			must(t, r.B.Tx(ctx, func(tx store.Tx) error {
+				for j := i; j < min(i+250, many); j++ {
+					if err := r.In(tx).Create(&item{ID: fmt.Sprintf("b%04d", j), Owner: "b", N: int64(j)}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}))
+		}
+		must(t, r.Create(ctx, &item{ID: "keep", Owner: "k"}))
+		total, calls := 0, 0
+		for {
+			n := 0
+			must(t, r.B.Tx(ctx, func(tx store.Tx) error {
+				var err error
+				n, err = tx.DeleteWhere(items.Name, store.Query{Filters: []store.Filter{store.Where("owner", store.EQ, "b")}, OrderBy: "n", Limit: store.MaxDeleteLimit})
+				return err
+			}))
+			if n == 0 {
+				break
+			}
+			total += n
+			if calls++; calls > many {
+				t.Fatal("DeleteWhere never returned 0")
+			}
+		}
+		if total != many {
+			t.Fatalf("deleted %d in %d calls, want %d", total, calls, many)
+		}
+		got, err := r.Find(ctx, store.Query{Limit: store.MaxLimit})
+		if err != nil || fmt.Sprint(idsOf(got)) != "[keep]" {
+			t.Fatalf("left %v, %v; want [keep]", idsOf(got), err)
+		}
+	})
+
 	t.Run("Location", func(t *testing.T) {
 		r := setup(t)
 		if r.B.Location() == "" {
