@@ -11,20 +11,21 @@ import (
 )
 
 // BenchmarkDelete100k fulfils a delete request for a device with 100,000
-// ad records end to end: ledger, deletion in transactions of 500, keys
-// destroyed, request completed, WAL purged. Target (issue 5): under 2 s.
+// ad records end to end: ledger, keys destroyed, records deleted (one
+// DeleteWhere of up to store.MaxDeleteLimit per transaction), request
+// completed, WAL purged. Target (issue 5): under 2 s.
 //
 //	go test ./functions/erasure -run '^$' -bench Delete100k -benchtime 1x
 //
-// VEIL_BENCH_TXPAGES=n overrides the pages of 500 documents deleted per
-// transaction, to compare.
+// VEIL_BENCH_DELETEBATCH=n asks for n documents per deleting transaction
+// instead (at most store.MaxDeleteLimit), to compare.
 func BenchmarkDelete100k(b *testing.B) {
 	const n = 100_000
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		e, x, _ := bed(b)
-		if v := os.Getenv("VEIL_BENCH_TXPAGES"); v != "" {
-			x.txPages, _ = strconv.Atoi(v)
+		if v := os.Getenv("VEIL_BENCH_DELETEBATCH"); v != "" {
+			x.deleteBatch, _ = strconv.Atoi(v)
 		}
 		key := e.Seed(oaid, n)
 		r := e.DeviceRequestAt(key, "delete", "app_bench")

@@ -178,48 +178,30 @@ func (x *eraser) shred(ctx context.Context, keys []string, rep *Report) error {
 	return nil
 }
 
-// deleteAll deletes every document of coll filed under subject key k, a
-// transaction of at most store.MaxLimit documents at a time (Firestore's
-// limit). order, when the collection has such a key, is the order the
-// documents were written in: neighbours share pages in SQLite, so each
-// transaction rewrites far fewer of them than in id (random) order.
+// deleteAll deletes every document of coll filed under subject key k:
+// one DeleteWhere per transaction of at most x.deleteBatch documents (the
+// backend may delete fewer: Firestore 500), until one deletes nothing, so
+// a document written meanwhile under k goes too. order, when the
+// collection has such a key, is the order the documents were written in:
+// neighbours share pages in SQLite, so each transaction rewrites far fewer
+// of them than in id (random) order.
 func (x *eraser) deleteAll(ctx context.Context, coll store.Collection, k, order string) (int, error) {
+	q := store.Query{Filters: []store.Filter{store.Where("subject", store.EQ, k)}, OrderBy: order, Limit: x.deleteBatch}
 	n := 0
-	q := store.Query{Filters: []store.Filter{store.Where("subject", store.EQ, k)}, OrderBy: order, Limit: store.MaxLimit}
 	for {
-		got, full := 0, false
+		got := 0
 		err := x.d.DB.Backend.Tx(ctx, func(tx store.Tx) error {
-			// Reads first (the store's rule), then the deletions.
-			var ids []string
-			page := q
-			for i := 0; i < x.txPages; i++ {
-				docs, err := tx.Query(coll.Name, page)
-				if err != nil {
-					return err
-				}
-				for _, d := range docs {
-					ids = append(ids, d.ID)
-				}
-				if full = len(docs) == page.Limit; !full {
-					break
-				}
-				page.After = docs[len(docs)-1]
-			}
-			got = len(ids)
-			for _, id := range ids {
-				if err := tx.Delete(coll.Name, id); err != nil {
-					return err
-				}
-			}
-			return nil
+			var err error
+			got, err = tx.DeleteWhere(coll.Name, q)
+			return err
 		})
 		if err != nil {
 			return n, err
 		}
-		n += got
-		if !full {
+		if got == 0 {
 			return n, nil
 		}
+		n += got
 	}
 }
 

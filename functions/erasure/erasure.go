@@ -15,8 +15,9 @@
 //     store collection and, for the embedded install, an append-only file
 //     $VEIL_DATA/erasure-ledger.jsonl beside the database, which a restore
 //     of veil.db does not roll back.
-//  3. Ad records, device links, consents, profile, export bundles are
-//     deleted in batches of store.MaxLimit; notify's delivery records and
+//  3. Ad records and device links are deleted by query (store.Tx's
+//     DeleteWhere, up to store.MaxDeleteLimit per transaction; Firestore
+//     500), consents, profile and export bundles one by one; notify's delivery records and
 //     letters and the subject's other requests keep their evidence value
 //     but lose every personal field and name the subject only by
 //     privacy.ErasedSubject; each disclosure is re-filed the same way and
@@ -75,8 +76,11 @@ type eraser struct {
 	ledger     store.Repo[LedgerEntry]
 	deliveries store.Repo[notify.Delivery]
 	letters    store.Repo[notify.Letter]
-	txPages    int    // pages of store.MaxLimit documents deleted per transaction (see txPagesFor)
-	shredded   func() // called once the keys are destroyed (benchmarks time it)
+	// deleteBatch is the most documents one deleting transaction asks
+	// for: store.MaxDeleteLimit, which SQLite deletes in one statement;
+	// Firestore caps each call at its 500 writes per transaction itself.
+	deleteBatch int
+	shredded    func() // called once the keys are destroyed (benchmarks time it)
 }
 
 // New builds the erasure function.
@@ -124,7 +128,7 @@ func newEraser(ctx context.Context, d functions.Deps) (*eraser, error) {
 	}
 	b := d.DB.Backend
 	run := fulfil.New(d, Name, privacy.ReqCorrect, privacy.ReqDelete, privacy.ReqWithdrawConsent, privacy.ReqCancelAccount)
-	return &eraser{d: d, run: run, repos: run.Repos, guard: guard, ledger: ledgerRepo(b), txPages: txPagesFor(b),
+	return &eraser{d: d, run: run, repos: run.Repos, guard: guard, ledger: ledgerRepo(b), deleteBatch: store.MaxDeleteLimit,
 		// notify's repositories as notify declares them, so the records
 		// erasure redacts keep notify's indexes right.
 		deliveries: store.Repo[notify.Delivery]{B: b, C: notify.DeliveriesCollection, ID: func(x *notify.Delivery) string { return x.ID },
@@ -136,21 +140,6 @@ func newEraser(ctx context.Context, d functions.Deps) (*eraser, error) {
 				return map[string]any{"created": store.Unix(x.CreatedAt), "subject": x.SubjectKey}
 			}},
 	}, nil
-}
-
-// txPagesFor is how many pages of store.MaxLimit documents one deleting
-// transaction covers. Firestore caps a transaction at 500 writes, hence
-// one. The embedded SQLite store (the backend that is a store.Purger: its
-// deleted content lives in local files) has no such cap, and there fewer,
-// larger transactions rewrite each index page once per 5,000 documents
-// instead of once per 500: a 100,000-record deletion costs about half the
-// CPU. The single writer is held for a fraction of a second per
-// transaction, which ingest waits out.
-func txPagesFor(b store.Backend) int {
-	if _, ok := b.(store.Purger); ok {
-		return 10
-	}
-	return 1
 }
 
 // verified fulfils one verified request of an erasure type.

@@ -297,13 +297,35 @@ func (x *eraser) replayStore(ctx context.Context, erased map[string]*LedgerEntry
 			return nil
 		}
 	}
+	// Filed under a subject key: the first document found deletes every
+	// document under that key at once (DeleteWhere), and the rest of the
+	// scan skips the key.
+	deleteFiled := func(c store.Collection, order string, n *int) func(doc *store.Doc, key string, e *LedgerEntry) error {
+		done := map[string]bool{}
+		return func(doc *store.Doc, key string, e *LedgerEntry) error {
+			if done[key] {
+				return nil
+			}
+			if h, err := isHeld(key); err != nil || h {
+				return err
+			}
+			keys[key] = e
+			got, err := x.deleteAll(ctx, c, key, order)
+			*n += got
+			if err != nil {
+				return err
+			}
+			done[key] = true
+			return nil
+		}
+	}
 	steps := []struct {
 		coll string
 		byID bool
 		fn   func(doc *store.Doc, key string, e *LedgerEntry) error
 	}{
-		{store.RecordsCollection.Name, false, deleteDoc(store.RecordsCollection.Name, &rep.Records)},
-		{store.DevicesCollection.Name, false, deleteDoc(store.DevicesCollection.Name, &rep.Documents)},
+		{store.RecordsCollection.Name, false, deleteFiled(store.RecordsCollection, "received", &rep.Records)},
+		{store.DevicesCollection.Name, false, deleteFiled(store.DevicesCollection, "", &rep.Documents)},
 		{store.DevicesCollection.Name, true, deleteDoc(store.DevicesCollection.Name, &rep.Documents)},
 		{store.ConsentsCollection.Name, true, deleteDoc(store.ConsentsCollection.Name, &rep.Documents)},
 		{fulfil.ProfilesCollection.Name, true, deleteDoc(fulfil.ProfilesCollection.Name, &rep.Documents)},
