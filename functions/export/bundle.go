@@ -8,6 +8,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"slices"
 	"sort"
@@ -343,7 +344,19 @@ func (b *bundleWriter) adRecords() error {
 
 	var files []string
 	count, part := 0, 0
-	var csvBuf bytes.Buffer
+	// A part's CSV waits while its JSON Lines entry streams (zip entries
+	// go one after the other). It waits compressed, as the zip stores it
+	// (deflate, the bundle's level), a sixth of its 6 MiB, and goes in with
+	// CreateRaw: heap and RSS stay lower, and the compression is the same
+	// work the zip would have done.
+	var csvZ bytes.Buffer
+	fz, err := flate.NewWriter(&csvZ, flate.BestSpeed)
+	if err != nil {
+		return err
+	}
+	csvCRC := crc32.NewIEEE()
+	var csvLen byteCount
+	csvOut := io.MultiWriter(fz, csvCRC, &csvLen)
 	var cw *csv.Writer
 	var jsonl io.Writer
 	line := make([]byte, 0, 4096)
@@ -356,12 +369,16 @@ func (b *bundleWriter) adRecords() error {
 		if err := cw.Error(); err != nil {
 			return err
 		}
+		if err := fz.Close(); err != nil {
+			return err
+		}
 		name := fmt.Sprintf("ad_records/part-%05d.csv", part)
-		f, err := b.zw.Create(name)
+		f, err := b.zw.CreateRaw(&zip.FileHeader{Name: name, Method: zip.Deflate, CreatorVersion: 20, ReaderVersion: 20,
+			CRC32: csvCRC.Sum32(), CompressedSize64: uint64(csvZ.Len()), UncompressedSize64: uint64(csvLen)})
 		if err != nil {
 			return err
 		}
-		if _, err := f.Write(csvBuf.Bytes()); err != nil {
+		if _, err := f.Write(csvZ.Bytes()); err != nil {
 			return err
 		}
 		files = append(files, name)
@@ -377,9 +394,14 @@ func (b *bundleWriter) adRecords() error {
 		}
 		files = append(files, name)
 		jsonl = f
-		csvBuf.Reset()
-		csvBuf.WriteString("\uFEFF")
-		cw = csv.NewWriter(&csvBuf)
+		csvZ.Reset()
+		fz.Reset(&csvZ)
+		csvCRC.Reset()
+		csvLen = 0
+		if _, err := io.WriteString(csvOut, "\uFEFF"); err != nil {
+			return err
+		}
+		cw = csv.NewWriter(csvOut)
 		return cw.Write(privacy.RecordColumns())
 	}
 	batches := map[string]*keys.Batch{}
@@ -566,6 +588,14 @@ func (b *bundleWriter) open(batches map[string]*keys.Batch, r *storedRecord) err
 		return privacy.Errorf(privacy.EINTERNAL, "record %s does not open under its subject's key", r.e.ID)
 	}
 	return openFields(r.e.Fields, plain)
+}
+
+// byteCount counts the bytes written to it.
+type byteCount int64
+
+func (c *byteCount) Write(p []byte) (int, error) {
+	*c += byteCount(len(p))
+	return len(p), nil
 }
 
 // requestView is a rights request as its requester sees it, with what

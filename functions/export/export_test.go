@@ -100,7 +100,10 @@ func unzip(t testing.TB, raw []byte) map[string][]byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[f.Name], _ = io.ReadAll(rc)
+		// Reading to the end checks the entry's CRC and sizes.
+		if out[f.Name], err = io.ReadAll(rc); err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
 		rc.Close()
 	}
 	return out
