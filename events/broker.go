@@ -147,14 +147,16 @@ func (b *Broker) kick() {
 
 // Start runs the dispatcher until Close.
 func (b *Broker) Start(ctx context.Context) {
-	jobs := make(chan *pending)
+	jobs := make(chan []*pending)
 	for i := 0; i < b.workers; i++ {
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
-			for p := range jobs {
-				b.attempt(context.WithoutCancel(ctx), p)
-				b.inflight.Delete(p.ID)
+			for group := range jobs {
+				b.attemptGroup(context.WithoutCancel(ctx), group)
+				for _, p := range group {
+					b.inflight.Delete(p.ID)
+				}
 			}
 		}()
 	}
@@ -162,8 +164,19 @@ func (b *Broker) Start(ctx context.Context) {
 	go func() {
 		defer b.wg.Done()
 		defer close(jobs)
+		// A wake-up (something was published) reads on behind what was
+		// last handed out, so deliveries still in flight are not read
+		// and decoded again on every publish; the periodic pass starts
+		// from the beginning and picks up retries that fell due and
+		// anything committed behind the cursor.
+		var cursor *store.Doc
+		rescan := time.Now()
 		for {
-			next := b.dispatch(ctx, jobs)
+			if time.Since(rescan) >= rescanEvery {
+				cursor, rescan = nil, time.Now()
+			}
+			var next time.Duration
+			next, cursor = b.dispatch(ctx, jobs, cursor)
 			timer := time.NewTimer(next)
 			select {
 			case <-b.stop:
@@ -171,54 +184,146 @@ func (b *Broker) Start(ctx context.Context) {
 				return
 			case <-b.wake:
 			case <-timer.C:
+				cursor, rescan = nil, time.Now()
 			}
 			timer.Stop()
 		}
 	}()
 }
 
-// dispatch hands due deliveries to the workers and says how long to sleep.
-func (b *Broker) dispatch(ctx context.Context, jobs chan<- *pending) time.Duration {
-	due, err := b.queue.Find(ctx, store.Query{Filters: []store.Filter{store.Where("next", store.LE, time.Now().UnixMilli())}, OrderBy: "next", Limit: 64})
+// Dispatch reads at most dueLimit due deliveries at a time and hands a
+// subscriber with a batch handler up to maxBatch events of one type at once.
+const (
+	dueLimit    = 256
+	maxBatch    = 64
+	rescanEvery = 250 * time.Millisecond
+)
+
+// dispatch hands due deliveries behind after to the workers, grouped by
+// subscriber and type where the subscriber takes batches, and says how
+// long to sleep and where the next read may resume.
+func (b *Broker) dispatch(ctx context.Context, jobs chan<- []*pending, after *store.Doc) (time.Duration, *store.Doc) {
+	due, err := b.queue.Find(ctx, store.Query{Filters: []store.Filter{store.Where("next", store.LE, time.Now().UnixMilli())}, OrderBy: "next", After: after, Limit: dueLimit})
 	if err != nil {
 		b.log.Error().Err(err).Msg("broker: reading deliveries failed")
-		return time.Second
+		return time.Second, nil
 	}
+	if len(due) > 0 {
+		last := due[len(due)-1]
+		after = &store.Doc{ID: last.ID, Keys: map[string]any{"next": last.Next.UnixMilli()}}
+	}
+	var groups [][]*pending
+	open := map[string]int{} // subscriber~type → index in groups of its open batch
 	for _, p := range due {
 		if _, busy := b.inflight.LoadOrStore(p.ID, struct{}{}); busy {
 			continue
 		}
-		select {
-		case jobs <- p:
-		case <-b.stop:
-			b.inflight.Delete(p.ID)
-			return 0
+		typ := eventType(p.Event)
+		key := p.Subscriber + "~" + typ
+		if i, ok := open[key]; ok && len(groups[i]) < maxBatch {
+			groups[i] = append(groups[i], p)
+			continue
+		}
+		groups = append(groups, []*pending{p})
+		if sub := b.subscription(typ, p.Subscriber); sub != nil && sub.Batch != nil {
+			open[key] = len(groups) - 1
 		}
 	}
-	if len(due) == 64 {
-		return 0
+	for i, g := range groups {
+		select {
+		case jobs <- g:
+		case <-b.stop:
+			for _, g := range groups[i:] {
+				for _, p := range g {
+					b.inflight.Delete(p.ID)
+				}
+			}
+			return 0, nil
+		}
 	}
-	return 250 * time.Millisecond
+	if len(due) == dueLimit {
+		return 0, after
+	}
+	return rescanEvery, after
+}
+
+// eventType reads the type of a stored event without decoding the rest.
+func eventType(raw json.RawMessage) string {
+	var e struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(raw, &e)
+	return e.Type
+}
+
+func (b *Broker) subscription(typ, subscriber string) *Subscription {
+	for _, s := range b.router.Subscribers(typ) {
+		if s.Subscriber == subscriber {
+			return &s
+		}
+	}
+	return nil
+}
+
+// attemptGroup delivers a group of one subscriber and type in one handler
+// call and clears it in one transaction. If the batch fails, each event is
+// tried alone, so one bad event cannot hold the others back and retries
+// and dead letters stay per event.
+func (b *Broker) attemptGroup(ctx context.Context, group []*pending) {
+	if len(group) > 1 {
+		es := make([]Event, len(group))
+		ok := true
+		for i, p := range group {
+			if json.Unmarshal(p.Event, &es[i]) != nil {
+				ok = false
+			}
+		}
+		sub := b.subscription(es[0].Type(), group[0].Subscriber)
+		if ok && sub != nil {
+			if err := b.router.handle(ctx, *sub, es); err == nil {
+				if err := b.complete(ctx, *sub, group, es); err != nil {
+					b.log.Error().Err(err).Str("subscriber", sub.Subscriber).Int("events", len(group)).
+						Msg("broker: delivered but could not clear the deliveries; they will be redelivered")
+				}
+				return
+			}
+		}
+	}
+	for _, p := range group {
+		b.attempt(ctx, p)
+	}
+}
+
+// complete records the events as handled and clears their deliveries, in
+// one transaction. A crash before it commits redelivers them; handlers are
+// idempotent on the event id.
+func (b *Broker) complete(ctx context.Context, sub Subscription, group []*pending, es []Event) error {
+	return b.queue.B.Tx(ctx, func(tx store.Tx) error {
+		if err := b.router.markTx(tx, sub, es); err != nil {
+			return err
+		}
+		for _, p := range group {
+			if err := b.queue.In(tx).Delete(p.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (b *Broker) attempt(ctx context.Context, p *pending) {
 	var e Event
 	err := json.Unmarshal(p.Event, &e)
-	var sub *Subscription
-	for _, s := range b.router.Subscribers(e.Type()) {
-		if s.Subscriber == p.Subscriber {
-			sub = &s
-		}
-	}
+	sub := b.subscription(e.Type(), p.Subscriber)
 	if err == nil && sub == nil {
 		err = errors.New("no such subscriber any more")
 	}
 	if err == nil {
-		err = b.router.Deliver(ctx, *sub, e)
+		err = b.router.handle(ctx, *sub, []Event{e})
 	}
 	log := b.log.With().Str("event_id", e.ID()).Str("event_type", e.Type()).Str("subscriber", p.Subscriber).Int("attempt", p.Attempts+1).Logger()
 	if err == nil {
-		if err := b.queue.Delete(ctx, p.ID); err != nil {
+		if err := b.complete(ctx, *sub, []*pending{p}, []Event{e}); err != nil {
 			log.Error().Err(err).Msg("broker: delivered but could not clear the delivery; it will be redelivered")
 		}
 		return

@@ -59,9 +59,19 @@ func Decode[T any](e Event) (T, error) {
 // broker delivers at least once.
 type Handler func(ctx context.Context, e Event) error
 
+// BatchHandler handles several events of one type at once, all or nothing
+// (typically in one store transaction). It must be idempotent on every
+// event id, like Handler.
+type BatchHandler func(ctx context.Context, es []Event) error
+
 // Subscription routes a type to a function's handler (a Knative Trigger).
+// Batch, when set, is used by the in-process broker when several events of
+// the type are due for the subscriber at once: one transaction for many
+// events instead of one each. On Knative every event arrives alone and goes
+// to Handle.
 type Subscription struct {
 	Subscriber string // the function name
 	Type       string
 	Handle     Handler
+	Batch      BatchHandler
 }

@@ -104,32 +104,93 @@ func (r *Router) Check(e Event) error {
 }
 
 // Deliver runs one subscriber's handler for e unless that subscriber has
-// already handled this event id.
+// already handled this event id, and records that it has.
 func (r *Router) Deliver(ctx context.Context, s Subscription, e Event) error {
-	key := s.Subscriber + "~" + e.ID()
-	if _, err := r.done.Get(ctx, key); err == nil {
-		r.metrics.Event(e.Type(), s.Subscriber, "skipped")
-		r.log.Debug().Str("event_id", e.ID()).Str("subscriber", s.Subscriber).Msg("event already handled; skipped")
+	if err := r.handle(ctx, s, []Event{e}); err != nil {
+		return err
+	}
+	return r.done.Put(ctx, r.processed(s, e))
+}
+
+func (r *Router) processed(s Subscription, e Event) *processed {
+	return &processed{ID: s.Subscriber + "~" + e.ID(), At: time.Now()}
+}
+
+// markTx records, in tx, that s handled es (the broker does this in the
+// transaction that clears the deliveries).
+func (r *Router) markTx(tx store.Tx, s Subscription, es []Event) error {
+	for _, e := range es {
+		if err := r.done.In(tx).Put(r.processed(s, e)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handle runs s for the events of es it has not handled yet: through
+// s.Batch when there are several and it has one, else one by one. It does
+// not record them as handled.
+func (r *Router) handle(ctx context.Context, s Subscription, es []Event) error {
+	todo := es[:0:0]
+	for _, e := range es {
+		if _, err := r.done.Get(ctx, s.Subscriber+"~"+e.ID()); err == nil {
+			r.metrics.Event(e.Type(), s.Subscriber, "skipped")
+			r.log.Debug().Str("event_id", e.ID()).Str("subscriber", s.Subscriber).Msg("event already handled; skipped")
+			continue
+		} else if !privacy.IsNotFound(err) {
+			return err
+		}
+		todo = append(todo, e)
+	}
+	if len(todo) == 0 {
 		return nil
-	} else if !privacy.IsNotFound(err) {
+	}
+	// One span per event, each in its own trace, so a request can still
+	// be followed through a batch.
+	spans := make([]trace.Span, len(todo))
+	var ctx0 context.Context
+	for i := range todo {
+		c, span := r.tracer.Start(ExtractTrace(ctx, &todo[i]), "event "+todo[i].Type(),
+			trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(attribute.String("cloudevents.event_id", todo[i].ID()), attribute.String("cloudevents.event_type", todo[i].Type()),
+				attribute.String("veil.subscriber", s.Subscriber), attribute.Int("veil.batch", len(todo))))
+		spans[i] = span
+		if i == 0 {
+			ctx0 = c
+		}
+	}
+	l := r.log.With().Str("event_id", todo[0].ID()).Str("event_type", todo[0].Type()).Str("subscriber", s.Subscriber).
+		Str("trace_id", spans[0].SpanContext().TraceID().String()).Logger()
+	if len(todo) > 1 {
+		l = l.With().Int("batch", len(todo)).Logger()
+	}
+	ctx0 = l.WithContext(ctx0)
+	var err error
+	if len(todo) > 1 && s.Batch != nil {
+		err = safely(ctx0, func(ctx context.Context, _ Event) error { return s.Batch(ctx, todo) }, todo[0])
+	} else {
+		for _, e := range todo {
+			if err = safely(ctx0, s.Handle, e); err != nil {
+				break
+			}
+		}
+	}
+	outcome := "handled"
+	if err != nil {
+		outcome = "failed"
+	}
+	for i, e := range todo {
+		r.metrics.Event(e.Type(), s.Subscriber, outcome)
+		if err != nil {
+			spans[i].SetStatus(codes.Error, err.Error())
+		}
+		spans[i].End()
+	}
+	if err != nil {
 		return err
 	}
-	ctx, span := r.tracer.Start(ExtractTrace(ctx, &e), "event "+e.Type(),
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(attribute.String("cloudevents.event_id", e.ID()), attribute.String("cloudevents.event_type", e.Type()),
-			attribute.String("veil.subscriber", s.Subscriber)))
-	defer span.End()
-	l := r.log.With().Str("event_id", e.ID()).Str("event_type", e.Type()).Str("subscriber", s.Subscriber).
-		Str("trace_id", span.SpanContext().TraceID().String()).Logger()
-	ctx = l.WithContext(ctx)
-	if err := safely(ctx, s.Handle, e); err != nil {
-		r.metrics.Event(e.Type(), s.Subscriber, "failed")
-		span.SetStatus(codes.Error, err.Error())
-		return err
-	}
-	r.metrics.Event(e.Type(), s.Subscriber, "handled")
 	l.Debug().Msg("event handled")
-	return r.done.Put(ctx, &processed{ID: key, At: time.Now()})
+	return nil
 }
 
 // safely turns a handler panic into an error so one bad event cannot take

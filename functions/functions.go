@@ -41,9 +41,13 @@ type Deps struct {
 // patterns such as "POST /v1/ad-requests"), the event types it consumes
 // (each becomes a Knative Trigger), and the collections it owns.
 type Function struct {
-	Name        string
-	Routes      map[string]http.Handler
-	Events      map[string]events.Handler
+	Name   string
+	Routes map[string]http.Handler
+	Events map[string]events.Handler
+	// Batch optionally handles several events of a type in Events at once
+	// (one transaction for many): the in-process broker of `veil serve`
+	// uses it when several are due; on Knative each event arrives alone.
+	Batch       map[string]events.BatchHandler
 	Collections []store.Collection
 	// Processing declares what personal data the function processes, for
 	// the records of processing (R25): `veil processing` prints them and

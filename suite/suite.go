@@ -168,8 +168,13 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (s *Suite, err 
 			types = append(types, t)
 		}
 		sort.Strings(types)
+		for t := range f.Batch {
+			if f.Events[t] == nil {
+				return nil, fmt.Errorf("suite: %s has a batch handler for %s but no handler for one event", f.Name, t)
+			}
+		}
 		for _, t := range types {
-			if err := s.Router.Subscribe(events.Subscription{Subscriber: f.Name, Type: t, Handle: f.Events[t]}); err != nil {
+			if err := s.Router.Subscribe(events.Subscription{Subscriber: f.Name, Type: t, Handle: f.Events[t], Batch: f.Batch[t]}); err != nil {
 				return nil, err
 			}
 		}

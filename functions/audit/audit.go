@@ -41,9 +41,13 @@ func New(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 	}
 	f := &fn{d: d, log: l}
 	handlers := map[string]events.Handler{}
+	batch := map[string]events.BatchHandler{}
 	for _, t := range events.Types() {
 		handlers[t] = f.record
+		batch[t] = f.recordAll
 	}
+	// Ticks prune too, one at a time.
+	delete(batch, events.ScheduleTicked)
 	// The audit class's period applies to the log itself; pruning rides
 	// on the retention job's tick.
 	handlers[events.ScheduleTicked] = func(ctx context.Context, e events.Event) error {
@@ -65,6 +69,7 @@ func New(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 	return &functions.Function{
 		Name:   Name,
 		Events: handlers,
+		Batch:  batch,
 		Routes: map[string]http.Handler{
 			"GET /v1/audit/verify": ops(f.verify),
 			"GET /v1/audit/export": ops(f.export),
@@ -81,15 +86,24 @@ func Collections() []store.Collection { return []store.Collection{EntriesCollect
 // record appends one event. The CloudEvent subject and the payload's
 // subject_key are hashed; the payload is digested.
 func (f *fn) record(ctx context.Context, e events.Event) error {
-	var p struct {
-		SubjectKey string `json:"subject_key"`
+	return f.recordAll(ctx, []events.Event{e})
+}
+
+// recordAll appends several events in one transaction.
+func (f *fn) recordAll(ctx context.Context, es []events.Event) error {
+	rs := make([]Record, len(es))
+	for i, e := range es {
+		var p struct {
+			SubjectKey string `json:"subject_key"`
+		}
+		_ = json.Unmarshal(e.Data(), &p) // payloads without subject_key are fine
+		at := e.Time()
+		if at.IsZero() {
+			at = f.now()
+		}
+		rs[i] = Record{EventID: e.ID(), Type: e.Type(), Subject: e.Subject(), SubjectKey: p.SubjectKey, Data: e.Data(), At: at}
 	}
-	_ = json.Unmarshal(e.Data(), &p) // payloads without subject_key are fine
-	at := e.Time()
-	if at.IsZero() {
-		at = f.now()
-	}
-	_, err := f.log.Append(ctx, Record{EventID: e.ID(), Type: e.Type(), Subject: e.Subject(), SubjectKey: p.SubjectKey, Data: e.Data(), At: at})
+	_, err := f.log.AppendAll(ctx, rs)
 	return err
 }
 

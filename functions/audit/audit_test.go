@@ -64,6 +64,32 @@ func TestAppendChainsAndIsIdempotent(t *testing.T) {
 	}
 }
 
+// A batch appends in order, continues the chain, and skips what is already
+// logged or repeated within the batch, so a redelivered batch adds nothing.
+func TestAppendAllContinuesTheChainOnce(t *testing.T) {
+	l, _ := openLog(t)
+	first := appendN(t, l, 2)
+	rec := func(id string, h int) Record {
+		return Record{EventID: id, Type: events.ConsentChanged, Data: []byte(`{"n":` + id + `}`), At: t0.Add(time.Duration(h) * time.Hour)}
+	}
+	batch := []Record{rec("10", 3), {EventID: first[1].EventID, Type: "x", Data: []byte("{}"), At: t0}, rec("11", 4), rec("10", 5)}
+	got, err := l.AppendAll(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Seq != 3 || got[0].Prev != first[1].Hash || got[1].Hash != first[1].Hash || got[2].Seq != 4 || got[2].Prev != got[0].Hash || got[3] != got[0] {
+		t.Fatalf("batch entries: %+v", got)
+	}
+	again, err := l.AppendAll(context.Background(), batch)
+	if err != nil || again[0].Hash != got[0].Hash || again[2].Hash != got[2].Hash {
+		t.Fatalf("redelivered batch: %+v %v", again, err)
+	}
+	v, err := l.Verify(context.Background())
+	if err != nil || !v.OK || v.Entries != 4 || v.HeadSeq != 4 {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
+}
+
 // TestVerifyFindsTampering alters the stored log in the ways an attacker
 // or a bad restore would, and checks Verify names the first broken entry.
 func TestVerifyFindsTampering(t *testing.T) {

@@ -119,15 +119,30 @@ type Record struct {
 // predecessor. It is idempotent on the event id: appending an event
 // already in the log returns its entry unchanged.
 func (l *Log) Append(ctx context.Context, r Record) (*Entry, error) {
-	var out *Entry
+	out, err := l.AppendAll(ctx, []Record{r})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// AppendAll appends rs in order in one transaction (one head read and one
+// head write for all of them), idempotent on each event id like Append;
+// the entries come back in the order of rs.
+func (l *Log) AppendAll(ctx context.Context, rs []Record) ([]*Entry, error) {
+	var out []*Entry
 	err := l.b.Tx(ctx, func(tx store.Tx) error {
-		have, err := l.entries.In(tx).Find(store.Query{Filters: []store.Filter{store.Where("event", store.EQ, r.EventID)}, Limit: 1})
-		if err != nil {
-			return err
-		}
-		if len(have) > 0 {
-			out = have[0]
-			return nil
+		out = make([]*Entry, len(rs))
+		seen := map[string]*Entry{}
+		for i, r := range rs {
+			have, err := l.entries.In(tx).Find(store.Query{Filters: []store.Filter{store.Where("event", store.EQ, r.EventID)}, Limit: 1})
+			if err != nil {
+				return err
+			}
+			if len(have) > 0 {
+				out[i] = have[0]
+				seen[r.EventID] = have[0]
+			}
 		}
 		h, err := l.head.In(tx).Get(headID)
 		if privacy.IsNotFound(err) {
@@ -136,18 +151,28 @@ func (l *Log) Append(ctx context.Context, r Record) (*Entry, error) {
 		if err != nil {
 			return err
 		}
-		e := &Entry{Seq: h.Seq + 1, At: r.At.UTC(), EventID: r.EventID, Type: r.Type, SubjectHash: hashOf(r.SubjectKey),
-			RefHash: hashOf(r.Subject), PayloadDigest: digest(r.Data), Prev: h.Hash}
-		e.Hash = e.Sum()
-		if err := l.entries.In(tx).Create(e); err != nil {
-			return err
+		appended := false
+		for i, r := range rs {
+			if out[i] != nil {
+				continue
+			}
+			if e := seen[r.EventID]; e != nil { // the same event twice in rs
+				out[i] = e
+				continue
+			}
+			e := &Entry{Seq: h.Seq + 1, At: r.At.UTC(), EventID: r.EventID, Type: r.Type, SubjectHash: hashOf(r.SubjectKey),
+				RefHash: hashOf(r.Subject), PayloadDigest: digest(r.Data), Prev: h.Hash}
+			e.Hash = e.Sum()
+			if err := l.entries.In(tx).Create(e); err != nil {
+				return err
+			}
+			h.Seq, h.Hash = e.Seq, e.Hash
+			out[i], seen[r.EventID], appended = e, e, true
 		}
-		h.Seq, h.Hash = e.Seq, e.Hash
-		if err := l.head.In(tx).Put(h); err != nil {
-			return err
+		if !appended {
+			return nil
 		}
-		out = e
-		return nil
+		return l.head.In(tx).Put(h)
 	})
 	return out, err
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -689,5 +690,44 @@ func TestDeletionRequestReachesExactlyTheRecipientsEndToEnd(t *testing.T) {
 	got := pseudonyms(items)
 	if len(got) != 1 || got[e.Deps.Keys.Pseudonym(a.ID, e.subjectKey("Kept-Oaid-8"))] != 1 {
 		t.Fatalf("after the deletion A's feed holds %v", got)
+	}
+}
+
+// The batch handler the in-process broker uses counts like one event at a
+// time: each record once (a repeat in the batch or a record counted before
+// adds nothing), each cell by what it received.
+func TestBatchCountsEachRecordOnce(t *testing.T) {
+	e := start(t)
+	f, err := partners.New(context.Background(), e.Deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(record, platform string, personalized bool) events.Event {
+		return events.Must(events.AdRequestReceived, record, events.AdRequestReceivedData{RecordID: record, SubjectKey: strings.Repeat("ab", 32),
+			AppID: "app_batch", Platform: platform, Region: "CN", Country: "CN", Personalized: personalized, Kept: []string{}})
+	}
+	if err := f.Events[events.AdRequestReceived](context.Background(), ev("rec-0", "android", true)); err != nil {
+		t.Fatal(err)
+	}
+	var batch []events.Event
+	for i := range 24 {
+		batch = append(batch, ev("rec-"+strconv.Itoa(i), "android", i%2 == 0))
+	}
+	batch = append(batch, ev("rec-3", "android", false), ev("ios-1", "ios", true))
+	if err := f.Batch[events.AdRequestReceived](context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	// Redelivered as a whole: nothing changes.
+	if err := f.Batch[events.AdRequestReceived](context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	today := time.Now().UTC().Format(time.DateOnly)
+	var out partners.StatsAnswer
+	e.Must(e.Ops("GET", "/v1/stats?from="+today+"&to="+today, nil), 200, &out)
+	if len(out.Cells) != 1 || out.Withheld != 1 {
+		t.Fatalf("stats %+v: want the android cell shown, the 1-request ios cell withheld", out)
+	}
+	if c := out.Cells[0]; c.AppID != "app_batch" || c.Requests != 24 || c.Personalized == nil || *c.Personalized != 12 {
+		t.Fatalf("android cell %+v: want 24 requests, 12 personalized", c)
 	}
 }

@@ -58,55 +58,105 @@ func cellID(day, app, country, os string) string {
 
 // count adds one ad request to its cell.
 func (s *service) count(ctx context.Context, e events.Event) error {
-	data, err := events.Decode[events.AdRequestReceivedData](e)
-	if err != nil {
-		return privacy.Errorf(privacy.EINVALID, "%v", err)
-	}
-	if !docID.MatchString(data.RecordID) {
-		return privacy.Errorf(privacy.EINVALID, "record id is not usable as an id")
-	}
-	at := e.Time()
-	if at.IsZero() {
-		at = s.d.Now()
-	}
-	day := privacy.StatsDay(at)
-	dayT, _ := time.Parse(time.DateOnly, day)
-	country := privacy.StatsCountry(data.Country, data.Region)
-	os := string(data.Platform)
-	if !privacy.Platform(os).Valid() {
-		os = "unknown"
-	}
-	id := cellID(day, data.AppID, country, os)
+	return s.countAll(ctx, []events.Event{e})
+}
+
+// arrival is an ad request to count: its record and its cell.
+type arrival struct {
+	record       string
+	cell         statsDoc
+	personalized bool
+}
+
+// countAll adds ad requests to their cells in one transaction: each record
+// once (by its marker), each touched cell read and written once.
+func (s *service) countAll(ctx context.Context, es []events.Event) error {
 	now := s.d.Now().UTC()
-	return s.d.DB.Backend.Tx(ctx, func(tx store.Tx) error {
-		if _, err := s.counted.In(tx).Get(data.RecordID); err == nil {
-			return nil
-		} else if !privacy.IsNotFound(err) {
-			return err
+	as := make([]arrival, 0, len(es))
+	for _, e := range es {
+		data, err := events.Decode[events.AdRequestReceivedData](e)
+		if err != nil {
+			return privacy.Errorf(privacy.EINVALID, "%v", err)
 		}
-		cell, err := s.stats.In(tx).Get(id)
-		if privacy.IsNotFound(err) {
-			cell = &statsDoc{ID: id, DayUnix: dayT.Unix(), Day: day, AppID: data.AppID, Country: country, OS: os}
-		} else if err != nil {
-			return err
+		if !docID.MatchString(data.RecordID) {
+			return privacy.Errorf(privacy.EINVALID, "record id is not usable as an id")
+		}
+		at := e.Time()
+		if at.IsZero() {
+			at = now
+		}
+		day := privacy.StatsDay(at)
+		dayT, _ := time.Parse(time.DateOnly, day)
+		country := privacy.StatsCountry(data.Country, data.Region)
+		os := string(data.Platform)
+		if !privacy.Platform(os).Valid() {
+			os = "unknown"
+		}
+		as = append(as, arrival{record: data.RecordID, personalized: data.Personalized,
+			cell: statsDoc{ID: cellID(day, data.AppID, country, os), DayUnix: dayT.Unix(), Day: day, AppID: data.AppID, Country: country, OS: os}})
+	}
+	return s.d.DB.Backend.Tx(ctx, func(tx store.Tx) error {
+		// Reads first (Firestore's rule): markers, cells, what to prune.
+		todo := as[:0:0]
+		seen := map[string]bool{}
+		for _, a := range as {
+			if seen[a.record] {
+				continue
+			}
+			seen[a.record] = true
+			if _, err := s.counted.In(tx).Get(a.record); err == nil {
+				continue
+			} else if !privacy.IsNotFound(err) {
+				return err
+			}
+			todo = append(todo, a)
+		}
+		if len(todo) == 0 { // a redelivery: nothing to count, nothing to prune
+			return nil
+		}
+		cells := map[string]*statsDoc{}
+		var order []string
+		for _, a := range todo {
+			if cells[a.cell.ID] != nil {
+				continue
+			}
+			cell, err := s.stats.In(tx).Get(a.cell.ID)
+			if privacy.IsNotFound(err) {
+				c := a.cell
+				cell, err = &c, nil
+			}
+			if err != nil {
+				return err
+			}
+			cells[a.cell.ID] = cell
+			order = append(order, a.cell.ID)
 		}
 		old, err := s.counted.In(tx).Find(store.Query{Filters: []store.Filter{store.Where("at", store.LT, store.Unix(now.Add(-countedFor)))}, Limit: prunePer})
 		if err != nil {
 			return err
 		}
-		cell.Requests++
-		if data.Personalized {
-			cell.Personalized++
+		for _, a := range todo {
+			cells[a.cell.ID].Requests++
+			if a.personalized {
+				cells[a.cell.ID].Personalized++
+			}
 		}
-		if err := s.stats.In(tx).Put(cell); err != nil {
-			return err
+		for _, id := range order {
+			if err := s.stats.In(tx).Put(cells[id]); err != nil {
+				return err
+			}
 		}
 		for _, o := range old {
 			if err := s.counted.In(tx).Delete(o.ID); err != nil {
 				return err
 			}
 		}
-		return s.counted.In(tx).Create(&counted{ID: data.RecordID, At: now})
+		for _, a := range todo {
+			if err := s.counted.In(tx).Create(&counted{ID: a.record, At: now}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
