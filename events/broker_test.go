@@ -127,3 +127,39 @@ func TestBatchDeliveryIsolatesAFailingEvent(t *testing.T) {
 		t.Fatalf("dead letters: %+v, %v", dead, err)
 	}
 }
+
+// Backlog counts every queued delivery (one per subscriber), past a page,
+// and stops at its limit.
+func TestBacklogCountsQueuedDeliveries(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "veil.db"), "cn-local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	router, err := events.NewRouter(ctx, db, zerolog.New(io.Discard), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []string{"a", "b"} {
+		if err := router.Subscribe(events.Subscription{Subscriber: sub, Type: events.ScheduleTicked, Handle: func(context.Context, events.Event) error { return nil }}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	broker, err := events.NewBroker(ctx, db, router, events.DefaultDelivery, zerolog.New(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var es []events.Event
+	for range 300 {
+		es = append(es, events.Must(events.ScheduleTicked, "", events.ScheduleTickedData{Job: "x"}))
+	}
+	if err := broker.Publish(ctx, es...); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ limit, want int }{{10000, 600}, {550, 550}, {4, 4}} {
+		if n, err := broker.Backlog(ctx, c.limit); err != nil || n != c.want {
+			t.Errorf("Backlog(%d) = %d, %v; want %d", c.limit, n, err, c.want)
+		}
+	}
+}

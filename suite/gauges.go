@@ -38,6 +38,16 @@ func (s *Suite) gauges() {
 				return count(store.Query{Filters: []store.Filter{store.Where("status", store.EQ, string(st))}})
 			})
 	}
+	if s.Broker != nil {
+		m.GaugeFunc("veil_events_pending", "Event deliveries queued in the in-process broker, due or awaiting a retry (counted up to 10000).", nil,
+			func() float64 {
+				n, err := s.Broker.Backlog(context.Background(), gaugeCap)
+				if err != nil {
+					return -1
+				}
+				return float64(n)
+			})
+	}
 	m.GaugeFunc("veil_requests_overdue", "Open requests past their legal due date.", nil, func() float64 {
 		return count(store.Query{Filters: []store.Filter{store.Where("open", store.EQ, true), store.Where("due", store.GT, 0),
 			store.Where("due", store.LT, s.Deps.Now().Unix())}, OrderBy: "due"})

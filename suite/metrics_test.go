@@ -16,7 +16,11 @@ import (
 // -1 when the scrape has no such sample.
 func metric(t *testing.T, scrape, name, labels string) float64 {
 	t.Helper()
-	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `\{` + labels + `\} ([0-9.e+-]+)$`)
+	sel := `\{` + labels + `\}`
+	if labels == "" {
+		sel = ""
+	}
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + sel + ` ([0-9.e+-]+)$`)
 	m := re.FindStringSubmatch(scrape)
 	if m == nil {
 		return -1
@@ -57,6 +61,10 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	}
 	if v := metric(t, after, "veil_requests_open", `status="verified"`); v != 0 {
 		t.Errorf("open verified requests = %v on an empty suite", v)
+	}
+	s.Idle(5 * time.Second)
+	if v := metric(t, string(s.Ops("GET", "/metrics", nil).Body), "veil_events_pending", ""); v != 0 {
+		t.Errorf("events pending = %v once the broker is idle", v)
 	}
 	if regexp.MustCompile(`@|device:|account:`).MatchString(after) {
 		t.Error("personal data in metric labels")

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,13 +22,21 @@ import (
 // request's CPU goes, deliveries included (docs/performance.md, "Ingest").
 //
 //	go test ./tests -run '^$' -bench AdRequest -benchtime 5000x -cpuprofile /tmp/cpu.out
+//	VEIL_BENCH_DEVICES=5000 go test ./tests -run '^$' -bench AdRequest -benchtime 5000x
 func BenchmarkAdRequest(b *testing.B) {
 	s := veiltest.Start(b, map[string]string{"VEIL_LOG_LEVEL": "info"})
 	var app struct {
 		AppKey string `json:"app_key"`
 	}
 	s.Must(s.Ops("POST", "/v1/apps", map[string]any{"name": "Bench", "platform": "android", "developer_email": "dev@bench.example", "discloses_sdk": true}), http.StatusCreated, &app)
-	bodies := make([][]byte, 1000)
+	// VEIL_BENCH_DEVICES distinct devices (default 1,000): with as many
+	// devices as requests, every request is a new device (data key and
+	// links created), as in the first seconds of scripts/load.
+	devices := 1000
+	if v, err := strconv.Atoi(os.Getenv("VEIL_BENCH_DEVICES")); err == nil && v > 0 {
+		devices = v
+	}
+	bodies := make([][]byte, devices)
 	for i := range bodies {
 		bodies[i], _ = json.Marshal(adRequest(fmt.Sprintf("00000000-0000-4000-8000-%012d", i), fmt.Sprintf("86420903%07d", i), "Mozilla/5.0 (Linux; Android 13)", i%40))
 	}

@@ -20,6 +20,10 @@
 // requests (no coordinated omission). Max throughput is closed loop:
 // -concurrency clients each send their next request as soon as the last
 // one is answered.
+//
+// An ad request is not finished when veil answers it: its events are
+// delivered afterwards. After each veil phase the script waits until
+// veil_events_pending is 0 and counts that CPU too ("events drained in").
 package main
 
 import (
@@ -43,6 +47,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,6 +107,9 @@ type server struct {
 	headers map[string]string
 	pid     int // 0 when not started here (-target): no CPU figures
 	stop    func()
+	// pending reads how many event deliveries the server still has
+	// queued (veil's veil_events_pending gauge); nil for the bare server.
+	pending func(ctx context.Context) (int, error)
 }
 
 // cpuTime is the user+system CPU a process has used so far, from
@@ -200,6 +208,17 @@ func run(ctx context.Context, o options) error {
 			}
 			cpu0 := cpuTime(s.pid)
 			r := measure(ctx, client, s, bodies, p.rate, o.concurrency, o.duration)
+			// An ad request is not done until its events are delivered:
+			// wait for the backlog to drain and count that CPU too, or a
+			// server that falls behind would look cheaper than one that
+			// keeps up.
+			if s.pending != nil {
+				t0 := time.Now()
+				if err := drain(ctx, s, 2*time.Minute); err != nil {
+					r.FirstError = "drain: " + err.Error()
+				}
+				r.Drain = time.Since(t0)
+			}
 			if cpu := cpuTime(s.pid) - cpu0; cpu > 0 && r.OK > 0 {
 				r.CPUPerRequest = cpu / time.Duration(r.OK)
 				r.CPUCores = cpu.Seconds() / r.Seconds
@@ -256,15 +275,73 @@ type result struct {
 	CPUPerRequest time.Duration `json:"cpu_per_request_ns,omitempty"`
 	CPUCores      float64       `json:"cpu_cores,omitempty"`
 	LoadAvg       string        `json:"loadavg"` // of the machine, after the phase
+	// Drain is how long the event backlog took to empty after the phase
+	// (its CPU is in CPUPerRequest).
+	Drain time.Duration `json:"drain_ns,omitempty"`
 }
 
 func (r result) String() string {
 	s := fmt.Sprintf("%-5s %-18s sent %7d ok %7d err %5d missed %5d  %8.0f req/s  p50 %8s  p99 %8s  max %8s  cpu/req %8s (%.2f cores)  load %s",
 		r.Server, r.Phase, r.Sent, r.OK, r.Errors, r.Missed, r.Throughput, ms(r.P50), ms(r.P99), ms(r.Max), us(r.CPUPerRequest), r.CPUCores, r.LoadAvg)
+	if r.Drain > 0 {
+		s += fmt.Sprintf("  events drained in %.1fs", r.Drain.Seconds())
+	}
 	if r.FirstError != "" {
 		s += "  first error: " + r.FirstError
 	}
 	return s
+}
+
+// drain waits until s has no event deliveries queued.
+func drain(ctx context.Context, s *server, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		n, err := s.pending(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d deliveries still queued after %s", n, limit)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// pendingGauge reads veil_events_pending from base's /metrics.
+func pendingGauge(base, token string) func(ctx context.Context) (int, error) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	return func(ctx context.Context) (int, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return 0, fmt.Errorf("/metrics: status %d", resp.StatusCode)
+		}
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "veil_events_pending "); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				return int(f), err
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return 0, err
+		}
+		return 0, errors.New("/metrics has no veil_events_pending (not an in-process broker?)")
+	}
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
@@ -533,6 +610,7 @@ func startVeil(ctx context.Context, o options) (*server, error) {
 		return nil, err
 	}
 	s.url, s.headers = base+"/v1/ad-requests", map[string]string{"X-Veil-App-Key": key}
+	s.pending = pendingGauge(base, token)
 	return s, nil
 }
 
