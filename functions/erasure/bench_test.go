@@ -46,5 +46,6 @@ func BenchmarkDelete100k(b *testing.B) {
 		b.ReportMetric(res.Wall.Seconds(), "wall-s/op")
 		b.ReportMetric(res.CPU.Seconds(), "cpu-s/op")
 		b.ReportMetric(float64(res.PeakHeap)/(1<<20), "peak-heap-MiB")
+		b.ReportMetric(float64(res.PeakRSS)/(1<<20), "peak-rss-MiB")
 	}
 }
