@@ -214,10 +214,14 @@ func run(ctx context.Context, o options) error {
 			// keeps up.
 			if s.pending != nil {
 				t0 := time.Now()
-				if err := drain(ctx, s, 2*time.Minute); err != nil {
+				switch err := drain(ctx, s, 2*time.Minute); {
+				case errors.Is(err, errNoGauge):
+					r.NoDrain = true // an older veil: deliveries after the phase are not counted
+				case err != nil:
 					r.FirstError = "drain: " + err.Error()
+				default:
+					r.Drain = time.Since(t0)
 				}
-				r.Drain = time.Since(t0)
 			}
 			if cpu := cpuTime(s.pid) - cpu0; cpu > 0 && r.OK > 0 {
 				r.CPUPerRequest = cpu / time.Duration(r.OK)
@@ -277,7 +281,8 @@ type result struct {
 	LoadAvg       string        `json:"loadavg"` // of the machine, after the phase
 	// Drain is how long the event backlog took to empty after the phase
 	// (its CPU is in CPUPerRequest).
-	Drain time.Duration `json:"drain_ns,omitempty"`
+	Drain   time.Duration `json:"drain_ns,omitempty"`
+	NoDrain bool          `json:"no_drain,omitempty"` // the server has no backlog gauge
 }
 
 func (r result) String() string {
@@ -285,6 +290,9 @@ func (r result) String() string {
 		r.Server, r.Phase, r.Sent, r.OK, r.Errors, r.Missed, r.Throughput, ms(r.P50), ms(r.P99), ms(r.Max), us(r.CPUPerRequest), r.CPUCores, r.LoadAvg)
 	if r.Drain > 0 {
 		s += fmt.Sprintf("  events drained in %.1fs", r.Drain.Seconds())
+	}
+	if r.NoDrain {
+		s += "  (no veil_events_pending: deliveries after the phase not counted)"
 	}
 	if r.FirstError != "" {
 		s += "  first error: " + r.FirstError
@@ -311,6 +319,8 @@ func drain(ctx context.Context, s *server, limit time.Duration) error {
 		}
 	}
 }
+
+var errNoGauge = errors.New("/metrics has no veil_events_pending")
 
 // pendingGauge reads veil_events_pending from base's /metrics.
 func pendingGauge(base, token string) func(ctx context.Context) (int, error) {
@@ -340,7 +350,7 @@ func pendingGauge(base, token string) func(ctx context.Context) (int, error) {
 		if err := sc.Err(); err != nil {
 			return 0, err
 		}
-		return 0, errors.New("/metrics has no veil_events_pending (not an in-process broker?)")
+		return 0, errNoGauge
 	}
 }
 
