@@ -15,22 +15,29 @@ import (
 	"github.com/veil-privacy/veil/infra/sqlite"
 )
 
+// newRouter opens a fresh SQLite store and a router on it.
+func newRouter(t *testing.T) (*sqlite.DB, *events.Router) {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "veil.db"), "cn-local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	router, err := events.NewRouter(context.Background(), db, zerolog.New(io.Discard), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, router
+}
+
 // Events due together reach a subscriber with a batch handler in batches;
 // when a batch fails because of one event, the others are still delivered
 // (each alone) exactly once, and only the bad one is retried and
 // dead-lettered.
 func TestBatchDeliveryIsolatesAFailingEvent(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "veil.db"), "cn-local")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, router := newRouter(t)
 	log := zerolog.New(io.Discard)
-	router, err := events.NewRouter(ctx, db, log, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var (
 		mu      sync.Mutex
 		handled = map[string]int{} // job → deliveries that succeeded
@@ -132,15 +139,7 @@ func TestBatchDeliveryIsolatesAFailingEvent(t *testing.T) {
 // and stops at its limit.
 func TestBacklogCountsQueuedDeliveries(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "veil.db"), "cn-local")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	router, err := events.NewRouter(ctx, db, zerolog.New(io.Discard), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, router := newRouter(t)
 	for _, sub := range []string{"a", "b"} {
 		if err := router.Subscribe(events.Subscription{Subscriber: sub, Type: events.ScheduleTicked, Handle: func(context.Context, events.Event) error { return nil }}); err != nil {
 			t.Fatal(err)
