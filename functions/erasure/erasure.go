@@ -17,12 +17,12 @@
 //     of veil.db does not roll back.
 //  3. Ad records and device links are deleted by query (store.Tx's
 //     DeleteWhere, up to store.MaxDeleteLimit per transaction; Firestore
-//     500), consents, profile and export bundles one by one; notify's delivery records and
-//     letters and the subject's other requests keep their evidence value
-//     but lose every personal field and name the subject only by
-//     privacy.ErasedSubject; each disclosure is re-filed the same way and
-//     com.veil.erasure.requested.v1 sent to its recipient, whose
-//     com.veil.erasure.acknowledged.v1 is recorded on it.
+//     500), consents, profile and export bundles one by one; notify's
+//     delivery records and letters and the subject's other requests keep
+//     their evidence value but lose every personal field and name the
+//     subject only by privacy.ErasedSubject; each disclosure is re-filed
+//     the same way and com.veil.erasure.requested.v1 sent to its
+//     recipient, whose com.veil.erasure.acknowledged.v1 is recorded on it.
 //  4. Cancellation also stops service: apps registered with the account's
 //     address are revoked and lose that address, and a tombstone (no key,
 //     no address) in fulfil.AccountsCollection answers Accounts.Cancelled.
