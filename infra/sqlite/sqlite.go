@@ -27,6 +27,7 @@ import (
 // DB is a store.Backend on a SQLite file.
 type DB struct {
 	w, r     *sql.DB // writer (one connection) and readers
+	cp       *sql.DB // the background checkpoint's connection
 	path     string
 	location string
 
@@ -104,37 +105,50 @@ func Open(ctx context.Context, path, location string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	q := url.Values{}
-	// cache_size: 16 MiB of page cache per connection instead of 2 MiB; an
-	// ad record sits in its table and seven index b-trees, and with the
-	// default cache most b-tree steps of a large deletion or export were a
-	// pread (docs/performance.md, "Export and deletion").
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "secure_delete(ON)", "foreign_keys(ON)", "cache_size(-16384)"} {
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "secure_delete(ON)", "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
 	}
 	// The path is part of a URI: escape what would end or alter it, or a
 	// data directory containing "#" or "?" opens a different file.
 	dsn := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path) + "?" + q.Encode()
+	// Page caches (cache_size, KiB): the writer's 16 MiB instead of 2 MiB,
+	// because an ad record sits in its table and seven index b-trees and a
+	// large deletion with the default cache made most b-tree steps a pread;
+	// each reader's 4 MiB. Each cached page costs about twice its size in
+	// RSS under this SQLite's allocator, so five 16 MiB caches would take
+	// an export past 100 MiB (docs/performance.md, "Export and deletion").
+	//
 	// The writer checkpoints only as a backstop (every 4,000 pages, ~16 MiB
 	// of WAL): checkpoints normally run in the background (checkpoint), so
 	// copying pages into the database and its fsync are off the commit
 	// path, and a page rewritten by many commits is copied once.
-	w, err := sql.Open("sqlite", dsn+"&_pragma=wal_autocheckpoint(4000)&_txlock=immediate")
+	w, err := sql.Open("sqlite", dsn+"&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(4000)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	// One writer: SQLite allows one anyway, and queueing in Go is kinder
 	// than spinning on SQLITE_BUSY.
 	w.SetMaxOpenConns(1)
-	r, err := sql.Open("sqlite", dsn)
+	r, err := sql.Open("sqlite", dsn+"&_pragma=cache_size(-4096)")
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	// The background checkpoint has a connection of its own, with a small
+	// cache: it copies pages from the WAL, it does not walk b-trees, and
+	// on a reader's connection it filled that reader's cache too.
+	cp, err := sql.Open("sqlite", dsn+"&_pragma=cache_size(-256)")
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	cp.SetMaxOpenConns(1)
 	r.SetMaxOpenConns(4)
 	// Keep every reader open: database/sql keeps 2 idle by default, and
 	// reopening one (pragmas, schema, page cache) cost more than the reads.
 	r.SetMaxIdleConns(4)
-	db := &DB{w: w, r: r, path: path, location: location, colls: map[string]store.Collection{},
+	db := &DB{w: w, r: r, cp: cp, path: path, location: location, colls: map[string]store.Collection{},
 		stop: make(chan struct{}), stopped: make(chan struct{})}
 	if err := db.migrate(ctx); err != nil {
 		close(db.stopped)
@@ -149,7 +163,7 @@ func Open(ctx context.Context, path, location string) (*DB, error) {
 const checkpointEvery = time.Second
 
 // checkpoint copies committed WAL pages into the database file every
-// interval, from a reader connection in PASSIVE mode: it never blocks the
+// interval, from its own connection in PASSIVE mode: it never blocks the
 // writer or readers, and skips pages a reader still needs (the next pass
 // gets them).
 func (db *DB) checkpoint(every time.Duration) {
@@ -161,7 +175,7 @@ func (db *DB) checkpoint(every time.Duration) {
 		case <-db.stop:
 			return
 		case <-t.C:
-			_, _ = db.r.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+			_, _ = db.cp.Exec("PRAGMA wal_checkpoint(PASSIVE)")
 		}
 	}
 }
@@ -187,7 +201,7 @@ func (db *DB) Path() string { return db.path }
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() { close(db.stop) })
 	<-db.stopped
-	return errors.Join(db.rs.close(), db.ws.close(), db.r.Close(), db.w.Close())
+	return errors.Join(db.rs.close(), db.ws.close(), db.r.Close(), db.w.Close(), db.cp.Close())
 }
 
 func table(name string) string { return "c_" + name }
