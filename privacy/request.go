@@ -51,6 +51,14 @@ func (s Status) Final() bool {
 	return s == StatusCompleted || s == StatusRefused || s == StatusDuplicate
 }
 
+// AwaitsCode reports whether a request in status s, verified at verified
+// (nil: never), still needs its requester identified: new and unverified,
+// or an unclear mail in review whose sender has not proved their address
+// yet.
+func AwaitsCode(s Status, verified *time.Time) bool {
+	return verified == nil && (s == StatusUnverified || s == StatusNeedsReview)
+}
+
 // transitions is the lifecycle. Identity comes first (R17): nothing leaves
 // identity_unverified except verification, a refusal or expiry — or, once
 // the code proves who asked, being found a duplicate of an open request.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/veil-privacy/veil/functions/requests"
 	"github.com/veil-privacy/veil/privacy"
 )
 
@@ -150,32 +151,6 @@ func refusalCodes() []string {
 	return out
 }
 
-// requestRow is a request as ops see it (GET /v1/requests).
-type requestRow struct {
-	ID          string               `json:"id"`
-	Type        string               `json:"type"`
-	Channel     string               `json:"channel"`
-	Status      string               `json:"status"`
-	DueAt       *time.Time           `json:"due_at"`
-	History     []privacy.Transition `json:"history"`
-	DownloadURL string               `json:"download_url"`
-	DuplicateOf string               `json:"duplicate_of"`
-	Refusal     string               `json:"refusal"`
-	Answer      string               `json:"answer"`
-	Result      string               `json:"result"`
-	CreatedAt   time.Time            `json:"created_at"`
-	VerifiedAt  *time.Time           `json:"verified_at"`
-	ClosedAt    *time.Time           `json:"closed_at"`
-	SubjectHint string               `json:"subject_hint"`
-	AppID       string               `json:"app_id"`
-	Details     string               `json:"details"`
-	Corrections map[string]string    `json:"corrections"`
-	DeliverTo   string               `json:"deliver_to"`
-	DueError    string               `json:"due_error"`
-	Reminded    bool                 `json:"reminded"`
-	Escalated   bool                 `json:"escalated"`
-}
-
 func requestsList(ctx context.Context, env Env, args []string) error {
 	fs, o := newFlags(env, "requests list")
 	status := fs.String("status", "", "only this status (identity_unverified, verified, in_progress, needs_review, completed, refused, duplicate)")
@@ -196,11 +171,11 @@ func requestsList(ctx context.Context, env Env, args []string) error {
 	if *typ != "" {
 		q.Set("type", *typ)
 	}
-	var rows []requestRow
+	var rows []requests.OpsView
 	for {
 		var page struct {
-			Requests []requestRow `json:"requests"`
-			Next     string       `json:"next"`
+			Requests []requests.OpsView `json:"requests"`
+			Next     string             `json:"next"`
 		}
 		raw, err := c.do(ctx, "GET", "/v1/requests?"+q.Encode(), nil, &page)
 		if err != nil {
@@ -224,11 +199,11 @@ func requestsList(ctx context.Context, env Env, args []string) error {
 		if r.DueError != "" {
 			due = "UNKNOWN"
 		}
-		typ := r.Type
+		typ := string(r.Type)
 		if typ == "" {
 			typ = "(unclassified)"
 		}
-		out = append(out, []string{r.ID, typ, r.Status, r.Channel, r.SubjectHint, due, when(&r.CreatedAt)})
+		out = append(out, []string{r.ID, typ, string(r.Status), r.Channel, r.SubjectHint, due, when(&r.CreatedAt)})
 	}
 	table(env.Stdout, []string{"ID", "TYPE", "STATUS", "CHANNEL", "SUBJECT", "DUE", "RECEIVED"}, out)
 	if len(rows) == 0 {
@@ -260,7 +235,7 @@ func requestsShow(ctx context.Context, env Env, args []string) error {
 
 // showRequest sends a request call and prints the request it answers.
 func showRequest(ctx context.Context, c *client, method, path string, body any) error {
-	var r requestRow
+	var r requests.OpsView
 	raw, err := c.do(ctx, method, path, body, &r)
 	if err != nil || c.json {
 		return jsonOr(c, raw, err)
@@ -274,9 +249,9 @@ func showRequest(ctx context.Context, c *client, method, path string, body any) 
 	for k, v := range r.Corrections {
 		corrections = append(corrections, k+" → "+v)
 	}
-	fields(w, "id", r.ID, "type", r.Type, "status", r.Status, "channel", r.Channel, "subject", r.SubjectHint,
+	fields(w, "id", r.ID, "type", string(r.Type), "status", string(r.Status), "channel", r.Channel, "subject", r.SubjectHint,
 		"app", r.AppID, "received", when(&r.CreatedAt), "verified", whenSet(r.VerifiedAt), "due", due,
-		"closed", whenSet(r.ClosedAt), "duplicate of", r.DuplicateOf, "refusal", r.Refusal, "result", r.Result,
+		"closed", whenSet(r.ClosedAt), "duplicate of", r.DuplicateOf, "refusal", string(r.Refusal), "result", r.Result,
 		"answer", r.Answer, "deliver to", r.DeliverTo, "corrections", strings.Join(corrections, "; "),
 		"download", r.DownloadURL, "details", r.Details)
 	if len(r.History) > 0 {

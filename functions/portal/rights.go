@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/veil-privacy/veil/functions/requests"
 	"github.com/veil-privacy/veil/privacy"
 )
 
@@ -30,29 +31,14 @@ func requestPath(id string) string { return "/privacy/requests/" + id }
 
 // requestStatus is GET /v1/requests/{id} as the requester sees it.
 type requestStatus struct {
-	ID          string               `json:"id"`
-	Type        string               `json:"type"`
-	Channel     string               `json:"channel"`
-	Status      string               `json:"status"`
-	DueAt       *time.Time           `json:"due_at"`
-	History     []privacy.Transition `json:"history"`
-	DownloadURL string               `json:"download_url"`
-	DuplicateOf string               `json:"duplicate_of"`
-	Refusal     string               `json:"refusal"`
-	Answer      string               `json:"answer"`
-	Result      string               `json:"result"`
-	CreatedAt   time.Time            `json:"created_at"`
-	VerifiedAt  *time.Time           `json:"verified_at"`
-	ClosedAt    *time.Time           `json:"closed_at"`
+	requests.View
 }
 
 // AwaitingCode reports whether the requester still has to enter a code.
-func (s *requestStatus) AwaitingCode() bool {
-	return s.VerifiedAt == nil && (s.Status == string(privacy.StatusUnverified) || s.Status == string(privacy.StatusNeedsReview))
-}
+func (s *requestStatus) AwaitingCode() bool { return privacy.AwaitsCode(s.Status, s.VerifiedAt) }
 
 // Open reports whether the request is still being handled.
-func (s *requestStatus) Open() bool { return !privacy.Status(s.Status).Final() }
+func (s *requestStatus) Open() bool { return !s.Status.Final() }
 
 // newRequestData is the request form page.
 type newRequestData struct {

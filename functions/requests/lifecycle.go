@@ -68,13 +68,6 @@ func (h *handler) issueCode(r *privacy.Request, code string, now time.Time) {
 	v.SentAt = now
 }
 
-// awaitingCode reports whether r still needs its requester identified: new
-// and unverified, or an unclear mail in review whose sender has not proved
-// their address yet.
-func awaitingCode(r *privacy.Request) bool {
-	return r.VerifiedAt == nil && (r.Status == privacy.StatusUnverified || r.Status == privacy.StatusNeedsReview)
-}
-
 // openTwin finds the earliest open request of r's type for r's subject whose
 // requester was identified: the one r duplicates (R19). Unverified requests
 // never count, so a forged request cannot block the real one.

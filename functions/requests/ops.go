@@ -12,8 +12,9 @@ import (
 	"github.com/veil-privacy/veil/privacy"
 )
 
-// view is what the requester sees (SPEC §5 GET /v1/requests/{id}).
-type view struct {
+// View is what the requester sees (SPEC §5 GET /v1/requests/{id}); the
+// privacy center decodes it too.
+type View struct {
 	ID          string                `json:"id"`
 	Type        privacy.RequestType   `json:"type"`
 	Channel     string                `json:"channel"`
@@ -30,43 +31,46 @@ type view struct {
 	ClosedAt    *time.Time            `json:"closed_at,omitempty"`
 }
 
-// opsView adds what reviewers need; still no raw identifiers (hints only).
-type opsView struct {
-	view
-	SubjectHint string              `json:"subject_hint"`
-	Email       string              `json:"email,omitempty"`
-	AppID       string              `json:"app_id,omitempty"`
-	Devices     []string            `json:"devices,omitempty"`
-	Details     string              `json:"details,omitempty"`
-	Corrections map[string]string   `json:"corrections,omitempty"`
-	DeliverTo   string              `json:"deliver_to,omitempty"`
-	DueError    string              `json:"due_error,omitempty"`
-	Reminded    bool                `json:"reminded,omitempty"`
-	Escalated   bool                `json:"escalated,omitempty"`
-	Verify      *verificationStatus `json:"verification,omitempty"`
+// OpsView adds what reviewers need; still no raw identifiers (hints only).
+// It is what GET /v1/requests answers ops with, and what `veil requests`
+// decodes.
+type OpsView struct {
+	View
+	SubjectHint string            `json:"subject_hint"`
+	Email       string            `json:"email,omitempty"`
+	AppID       string            `json:"app_id,omitempty"`
+	Devices     []string          `json:"devices,omitempty"`
+	Details     string            `json:"details,omitempty"`
+	Corrections map[string]string `json:"corrections,omitempty"`
+	DeliverTo   string            `json:"deliver_to,omitempty"`
+	DueError    string            `json:"due_error,omitempty"`
+	Reminded    bool              `json:"reminded,omitempty"`
+	Escalated   bool              `json:"escalated,omitempty"`
+	Verify      *Verification     `json:"verification,omitempty"`
 }
 
-type verificationStatus struct {
+// Verification is where an unverified request's code stands.
+type Verification struct {
 	Attempts  int       `json:"attempts"`
 	Sends     int       `json:"sends"`
 	ExpiresAt time.Time `json:"expires_at"`
 	Locked    bool      `json:"locked"`
 }
 
-func newView(r *privacy.Request) view {
-	return view{ID: r.ID, Type: r.Type, Channel: r.Channel, Status: r.Status, DueAt: r.DueAt, History: r.History,
+func newView(r *privacy.Request) View {
+	return View{ID: r.ID, Type: r.Type, Channel: r.Channel, Status: r.Status, DueAt: r.DueAt, History: r.History,
 		DownloadURL: r.DownloadURL, DuplicateOf: r.DuplicateOf, Refusal: r.Refusal, Answer: r.Answer, Result: r.Result,
 		CreatedAt: r.CreatedAt, VerifiedAt: r.VerifiedAt, ClosedAt: r.ClosedAt}
 }
 
-func newOpsView(r *privacy.Request) opsView {
-	v := opsView{view: newView(r), SubjectHint: r.SubjectHint, Email: r.Email, AppID: r.AppID, Details: r.Details,
+func newOpsView(r *privacy.Request) OpsView {
+	v := OpsView{View: newView(r), SubjectHint: r.SubjectHint, Email: r.Email, AppID: r.AppID, Details: r.Details,
 		Corrections: r.Corrections, DeliverTo: r.DeliverTo, DueError: r.DueError, Reminded: r.Reminded, Escalated: r.Escalated}
 	for _, d := range r.Devices {
 		v.Devices = append(v.Devices, d.Hint)
 	}
 	if r.Verify != nil && r.VerifiedAt == nil {
-		v.Verify = &verificationStatus{Attempts: r.Verify.Attempts, Sends: r.Verify.Sends,
+		v.Verify = &Verification{Attempts: r.Verify.Attempts, Sends: r.Verify.Sends,
 			ExpiresAt: r.Verify.ExpiresAt, Locked: r.Verify.Attempts >= maxAttempts}
 	}
 	return v
@@ -138,7 +142,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		}
 		q.After = doc
 	}
-	out := []opsView{}
+	out := []OpsView{}
 	last := ""
 	// Status and type together have no composite index: the status query
 	// is filtered by type here, reading on until the page is full.

@@ -114,7 +114,7 @@ func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
 		}
 		v := req.Verify
 		switch {
-		case !awaitingCode(req):
+		case !privacy.AwaitsCode(req.Status, req.VerifiedAt):
 			return privacy.Errorf(privacy.ECONFLICT, "nothing to verify: the request is %s", req.Status)
 		case v == nil || v.CodeHash == "":
 			return privacy.Errorf(privacy.ECONFLICT, "no code is pending for this request; ask for one (POST /v1/requests/%s/resend)", id)
@@ -208,7 +208,7 @@ func (h *handler) resend(w http.ResponseWriter, r *http.Request) {
 		}
 		v := req.Verify
 		switch {
-		case !awaitingCode(req):
+		case !privacy.AwaitsCode(req.Status, req.VerifiedAt):
 			return privacy.Errorf(privacy.ECONFLICT, "nothing to verify: the request is %s", req.Status)
 		case req.Email == "":
 			return privacy.Errorf(privacy.ECONFLICT, "this request is verified by its app's developer, not by code")
