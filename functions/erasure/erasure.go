@@ -48,8 +48,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/rs/zerolog"
-
 	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/functions"
 	"github.com/veil-privacy/veil/functions/erasure/fulfil"
@@ -96,7 +94,7 @@ func (x *eraser) function() *functions.Function {
 	return &functions.Function{
 		Name: Name,
 		Events: map[string]events.Handler{
-			events.RequestVerified:     x.verified,
+			events.RequestVerified:     x.run.Verified(x.Fulfil),
 			events.EventDeadLettered:   x.run.DeadLettered,
 			events.ErasureAcknowledged: x.acknowledged,
 			events.HoldLifted:          x.holdLifted,
@@ -140,28 +138,6 @@ func newEraser(ctx context.Context, d functions.Deps) (*eraser, error) {
 				return map[string]any{"created": store.Unix(x.CreatedAt), "subject": x.SubjectKey}
 			}},
 	}, nil
-}
-
-// verified fulfils one verified request of an erasure type.
-func (x *eraser) verified(ctx context.Context, e events.Event) error {
-	d, err := events.Decode[events.RequestData](e)
-	if err != nil {
-		return privacy.Errorf(privacy.EINVALID, "%v", err)
-	}
-	if !x.run.Handles(d.Type) {
-		return nil
-	}
-	log := zerolog.Ctx(ctx).With().Str("request_id", d.RequestID).Str("type", d.Type).Logger()
-	ctx = log.WithContext(ctx)
-	if err := x.run.Begin(ctx, e.ID(), d.RequestID); err != nil {
-		return err
-	}
-	if err := x.Fulfil(ctx, d.RequestID); err != nil {
-		log.Warn().Err(err).Msg("erasure failed; the broker retries")
-		x.run.Failed(ctx, d.RequestID, err)
-		return err
-	}
-	return nil
 }
 
 // Fulfil runs one request.

@@ -77,7 +77,7 @@ func (x *exporter) function() *functions.Function {
 	return &functions.Function{
 		Name: Name,
 		Events: map[string]events.Handler{
-			events.RequestVerified:   x.verified,
+			events.RequestVerified:   x.run.Verified(x.fulfil),
 			events.ScheduleTicked:    x.tick,
 			events.EventDeadLettered: x.run.DeadLettered,
 		},
@@ -103,27 +103,6 @@ func newExporter(d functions.Deps) (*exporter, error) {
 	}
 	run := fulfil.New(d, Name, privacy.ReqAccess, privacy.ReqCopy, privacy.ReqPortability)
 	return &exporter{d: d, run: run, repos: run.Repos, client: newClient(d.Config.Production), partSize: PartSize}, nil
-}
-
-// verified fulfils one verified request of an export type.
-func (x *exporter) verified(ctx context.Context, e events.Event) error {
-	d, err := events.Decode[events.RequestData](e)
-	if err != nil {
-		return privacy.Errorf(privacy.EINVALID, "%v", err)
-	}
-	if !x.run.Handles(d.Type) {
-		return nil
-	}
-	log := zerolog.Ctx(ctx).With().Str("request_id", d.RequestID).Str("type", d.Type).Logger()
-	if err := x.run.Begin(ctx, e.ID(), d.RequestID); err != nil {
-		return err
-	}
-	if err := x.fulfil(log.WithContext(ctx), d.RequestID); err != nil {
-		log.Warn().Err(err).Msg("export failed; the broker retries")
-		x.run.Failed(ctx, d.RequestID, err)
-		return err
-	}
-	return nil
 }
 
 // Fulfil runs one request (the event handler's work; tests and ops call it

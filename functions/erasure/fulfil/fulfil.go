@@ -56,6 +56,33 @@ func (r *Runner) Handles(t string) bool {
 	return false
 }
 
+// Verified is the function's handler of com.veil.request.verified.v1: it
+// ignores types the function does not fulfil, records the attempt (Begin),
+// runs fulfil with the request's id in the log context, and on failure
+// records it (Failed) and returns the error so the broker retries.
+func (r *Runner) Verified(fulfil func(ctx context.Context, requestID string) error) events.Handler {
+	return func(ctx context.Context, e events.Event) error {
+		d, err := events.Decode[events.RequestData](e)
+		if err != nil {
+			return privacy.Errorf(privacy.EINVALID, "%v", err)
+		}
+		if !r.Handles(d.Type) {
+			return nil
+		}
+		log := zerolog.Ctx(ctx).With().Str("request_id", d.RequestID).Str("type", d.Type).Logger()
+		ctx = log.WithContext(ctx)
+		if err := r.Begin(ctx, e.ID(), d.RequestID); err != nil {
+			return err
+		}
+		if err := fulfil(ctx, d.RequestID); err != nil {
+			log.Warn().Err(err).Msg(r.Name + " failed; the broker retries")
+			r.Failed(ctx, d.RequestID, err)
+			return err
+		}
+		return nil
+	}
+}
+
 // Begin records an attempt on requestID by event eventID before any work,
 // so that if the event dead-letters it can be traced to its request.
 func (r *Runner) Begin(ctx context.Context, eventID, requestID string) error {
