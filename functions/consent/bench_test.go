@@ -3,57 +3,21 @@ package consent
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/functions"
+	"github.com/veil-privacy/veil/functions/functionstest"
 	"github.com/veil-privacy/veil/infra/config"
-	"github.com/veil-privacy/veil/infra/keys"
-	"github.com/veil-privacy/veil/infra/sqlite"
-	"github.com/veil-privacy/veil/infra/store"
 	"github.com/veil-privacy/veil/privacy"
 )
 
 const benchToken = "bench-ops-token-0123456789abcdef0123456789"
 
 func benchDeps(b *testing.B) functions.Deps {
-	b.Helper()
-	ctx := context.Background()
-	dir := b.TempDir()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "veil.db"), "cn-local")
-	if err != nil {
-		b.Fatal(err)
-	}
-	kdb, err := sqlite.Open(ctx, filepath.Join(dir, "keyring.db"), "cn-local")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close(); kdb.Close() })
-	sdb, err := store.Open(ctx, db)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ring, err := keys.New(ctx, kdb, make([]byte, 32))
-	if err != nil {
-		b.Fatal(err)
-	}
-	log := zerolog.New(io.Discard)
-	router, err := events.NewRouter(ctx, db, log, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	broker, err := events.NewBroker(ctx, db, router, events.DefaultDelivery, log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return functions.Deps{Config: config.Config{OpsToken: benchToken}, Log: log, DB: sdb, Keys: ring, Bus: broker, Now: time.Now}
+	d, _ := functionstest.Deps(b, config.Config{OpsToken: benchToken})
+	return d
 }
 
 // BenchmarkConsentCheck is GET /v1/consents/{subject}/check with the ops

@@ -3,21 +3,14 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"io"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/functions"
+	"github.com/veil-privacy/veil/functions/functionstest"
 	"github.com/veil-privacy/veil/infra/config"
 	"github.com/veil-privacy/veil/infra/httpx"
-	"github.com/veil-privacy/veil/infra/keys"
-	"github.com/veil-privacy/veil/infra/sqlite"
-	"github.com/veil-privacy/veil/infra/store"
 	"github.com/veil-privacy/veil/privacy"
 )
 
@@ -26,39 +19,12 @@ import (
 // ad-request events so that publishing costs what it costs in production.
 func testDeps(b testing.TB) functions.Deps {
 	b.Helper()
-	ctx := context.Background()
-	dir := b.TempDir()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "veil.db"), "cn-local")
-	if err != nil {
-		b.Fatal(err)
-	}
-	kdb, err := sqlite.Open(ctx, filepath.Join(dir, "keyring.db"), "cn-local")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close(); kdb.Close() })
-	sdb, err := store.Open(ctx, db)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ring, err := keys.New(ctx, kdb, make([]byte, 32))
-	if err != nil {
-		b.Fatal(err)
-	}
-	log := zerolog.New(io.Discard)
-	router, err := events.NewRouter(ctx, db, log, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	d, router := functionstest.Deps(b, config.Config{})
 	if err := router.Subscribe(events.Subscription{Subscriber: "audit", Type: events.AdRequestReceived,
 		Handle: func(context.Context, events.Event) error { return nil }}); err != nil {
 		b.Fatal(err)
 	}
-	broker, err := events.NewBroker(ctx, db, router, events.DefaultDelivery, log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return functions.Deps{Config: config.Config{}, Log: log, DB: sdb, Keys: ring, Bus: broker, Now: time.Now}
+	return d
 }
 
 func benchBody(oaid string) []byte {
