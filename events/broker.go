@@ -147,15 +147,15 @@ func (b *Broker) kick() {
 
 // Start runs the dispatcher until Close.
 func (b *Broker) Start(ctx context.Context) {
-	jobs := make(chan []*pending)
+	jobs := make(chan []delivery)
 	for i := 0; i < b.workers; i++ {
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
 			for group := range jobs {
 				b.attemptGroup(context.WithoutCancel(ctx), group)
-				for _, p := range group {
-					b.inflight.Delete(p.ID)
+				for _, d := range group {
+					b.inflight.Delete(d.p.ID)
 				}
 			}
 		}()
@@ -199,10 +199,18 @@ const (
 	rescanEvery = 250 * time.Millisecond
 )
 
+// delivery is a pending delivery with its event decoded once, by the
+// dispatcher; err is why it could not be decoded.
+type delivery struct {
+	p   *pending
+	e   Event
+	err error
+}
+
 // dispatch hands due deliveries behind after to the workers, grouped by
 // subscriber and type where the subscriber takes batches, and says how
 // long to sleep and where the next read may resume.
-func (b *Broker) dispatch(ctx context.Context, jobs chan<- []*pending, after *store.Doc) (time.Duration, *store.Doc) {
+func (b *Broker) dispatch(ctx context.Context, jobs chan<- []delivery, after *store.Doc) (time.Duration, *store.Doc) {
 	due, err := b.queue.Find(ctx, store.Query{Filters: []store.Filter{store.Where("next", store.LE, time.Now().UnixMilli())}, OrderBy: "next", After: after, Limit: dueLimit})
 	if err != nil {
 		b.log.Error().Err(err).Msg("broker: reading deliveries failed")
@@ -212,20 +220,21 @@ func (b *Broker) dispatch(ctx context.Context, jobs chan<- []*pending, after *st
 		last := due[len(due)-1]
 		after = &store.Doc{ID: last.ID, Keys: map[string]any{"next": last.Next.UnixMilli()}}
 	}
-	var groups [][]*pending
+	var groups [][]delivery
 	open := map[string]int{} // subscriber~type → index in groups of its open batch
 	for _, p := range due {
 		if _, busy := b.inflight.LoadOrStore(p.ID, struct{}{}); busy {
 			continue
 		}
-		typ := eventType(p.Event)
-		key := p.Subscriber + "~" + typ
-		if i, ok := open[key]; ok && len(groups[i]) < maxBatch {
-			groups[i] = append(groups[i], p)
+		d := delivery{p: p}
+		d.err = json.Unmarshal(p.Event, &d.e)
+		key := p.Subscriber + "~" + d.e.Type()
+		if i, ok := open[key]; ok && d.err == nil && len(groups[i]) < maxBatch {
+			groups[i] = append(groups[i], d)
 			continue
 		}
-		groups = append(groups, []*pending{p})
-		if sub := b.subscription(typ, p.Subscriber); sub != nil && sub.Batch != nil {
+		groups = append(groups, []delivery{d})
+		if sub := b.subscription(d.e.Type(), p.Subscriber); d.err == nil && sub != nil && sub.Batch != nil {
 			open[key] = len(groups) - 1
 		}
 	}
@@ -234,8 +243,8 @@ func (b *Broker) dispatch(ctx context.Context, jobs chan<- []*pending, after *st
 		case jobs <- g:
 		case <-b.stop:
 			for _, g := range groups[i:] {
-				for _, p := range g {
-					b.inflight.Delete(p.ID)
+				for _, d := range g {
+					b.inflight.Delete(d.p.ID)
 				}
 			}
 			return 0, nil
@@ -245,15 +254,6 @@ func (b *Broker) dispatch(ctx context.Context, jobs chan<- []*pending, after *st
 		return 0, after
 	}
 	return rescanEvery, after
-}
-
-// eventType reads the type of a stored event without decoding the rest.
-func eventType(raw json.RawMessage) string {
-	var e struct {
-		Type string `json:"type"`
-	}
-	_ = json.Unmarshal(raw, &e)
-	return e.Type
 }
 
 func (b *Broker) subscription(typ, subscriber string) *Subscription {
@@ -269,19 +269,14 @@ func (b *Broker) subscription(typ, subscriber string) *Subscription {
 // call and clears it in one transaction. If the batch fails, each event is
 // tried alone, so one bad event cannot hold the others back and retries
 // and dead letters stay per event.
-func (b *Broker) attemptGroup(ctx context.Context, group []*pending) {
+func (b *Broker) attemptGroup(ctx context.Context, group []delivery) {
 	if len(group) > 1 {
-		es := make([]Event, len(group))
-		ok := true
-		for i, p := range group {
-			if json.Unmarshal(p.Event, &es[i]) != nil {
-				ok = false
-			}
-		}
-		sub := b.subscription(es[0].Type(), group[0].Subscriber)
-		if ok && sub != nil {
-			if err := b.router.handle(ctx, *sub, es); err == nil {
-				if err := b.complete(ctx, *sub, group, es); err != nil {
+		// The dispatcher groups only decoded events of one type for a
+		// subscriber that takes batches.
+		sub := b.subscription(group[0].e.Type(), group[0].p.Subscriber)
+		if sub != nil {
+			if err := b.router.handle(ctx, *sub, eventsOf(group)); err == nil {
+				if err := b.complete(ctx, *sub, group); err != nil {
 					b.log.Error().Err(err).Str("subscriber", sub.Subscriber).Int("events", len(group)).
 						Msg("broker: delivered but could not clear the deliveries; they will be redelivered")
 				}
@@ -289,21 +284,29 @@ func (b *Broker) attemptGroup(ctx context.Context, group []*pending) {
 			}
 		}
 	}
-	for _, p := range group {
-		b.attempt(ctx, p)
+	for _, d := range group {
+		b.attempt(ctx, d)
 	}
+}
+
+func eventsOf(group []delivery) []Event {
+	es := make([]Event, len(group))
+	for i, d := range group {
+		es[i] = d.e
+	}
+	return es
 }
 
 // complete records the events as handled and clears their deliveries, in
 // one transaction. A crash before it commits redelivers them; handlers are
 // idempotent on the event id.
-func (b *Broker) complete(ctx context.Context, sub Subscription, group []*pending, es []Event) error {
+func (b *Broker) complete(ctx context.Context, sub Subscription, group []delivery) error {
 	return b.queue.B.Tx(ctx, func(tx store.Tx) error {
-		if err := b.router.markTx(tx, sub, es); err != nil {
+		if err := b.router.markTx(tx, sub, eventsOf(group)); err != nil {
 			return err
 		}
-		for _, p := range group {
-			if err := b.queue.In(tx).Delete(p.ID); err != nil {
+		for _, d := range group {
+			if err := b.queue.In(tx).Delete(d.p.ID); err != nil {
 				return err
 			}
 		}
@@ -311,9 +314,8 @@ func (b *Broker) complete(ctx context.Context, sub Subscription, group []*pendin
 	})
 }
 
-func (b *Broker) attempt(ctx context.Context, p *pending) {
-	var e Event
-	err := json.Unmarshal(p.Event, &e)
+func (b *Broker) attempt(ctx context.Context, d delivery) {
+	p, e, err := d.p, d.e, d.err
 	sub := b.subscription(e.Type(), p.Subscriber)
 	if err == nil && sub == nil {
 		err = errors.New("no such subscriber any more")
@@ -323,7 +325,7 @@ func (b *Broker) attempt(ctx context.Context, p *pending) {
 	}
 	log := b.log.With().Str("event_id", e.ID()).Str("event_type", e.Type()).Str("subscriber", p.Subscriber).Int("attempt", p.Attempts+1).Logger()
 	if err == nil {
-		if err := b.complete(ctx, *sub, []*pending{p}, []Event{e}); err != nil {
+		if err := b.complete(ctx, *sub, []delivery{d}); err != nil {
 			log.Error().Err(err).Msg("broker: delivered but could not clear the delivery; it will be redelivered")
 		}
 		return
