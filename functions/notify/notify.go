@@ -90,10 +90,17 @@ type Delivery struct {
 	SentAt     *time.Time `json:"sent_at,omitempty"`
 }
 
-// leaseTime bounds one attempt: longer than a webhook's timeout, so a live
-// attempt is never overtaken; short enough that a crashed one is retried
-// within the broker's backoff.
-const leaseTime = time.Minute
+// attemptTimeout bounds one send (mail, webhook or letter); leaseTime is
+// how long an attempt holds its notification: longer than attemptTimeout,
+// so a live attempt is never overtaken, and shorter than the broker's
+// whole retry window (events.DefaultDelivery: 1+2+4+8+16 s), so the
+// redeliveries of an attempt that crashed mid-send find the lease expired
+// before they run out — with a minute, a crash there dead-lettered the
+// notification (found by the crash test).
+const (
+	attemptTimeout = 10 * time.Second
+	leaseTime      = 2 * attemptTimeout
+)
 
 func (d *Delivery) final() bool { return d.Status != StatusPending && d.Status != "" }
 
@@ -169,7 +176,7 @@ func newNotifier(d functions.Deps) (*notifier, error) {
 	return &notifier{d: d, tmpl: tmpl,
 		// Webhooks get a bounded time and no redirects: a redirect to
 		// elsewhere is not the endpoint the developer registered.
-		client: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		client: &http.Client{Timeout: attemptTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		deliveries: store.Repo[Delivery]{B: b, C: DeliveriesCollection, ID: func(x *Delivery) string { return x.ID },
 			Keys: func(x *Delivery) map[string]any {
 				return map[string]any{"event": x.EventID, "ref": x.Ref, "subject": x.SubjectKey, "status": x.Status, "at": store.Unix(x.At)}
@@ -194,7 +201,9 @@ func (n *notifier) handle(ctx context.Context, ev events.Event) error {
 	if err != nil || skip {
 		return err
 	}
-	err = n.deliver(ctx, d)
+	dctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	err = n.deliver(dctx, d)
+	cancel()
 	var p *permanent
 	switch {
 	case err == nil:
