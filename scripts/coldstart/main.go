@@ -18,8 +18,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,6 +28,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/veil-privacy/veil/tests/loadgen"
 )
 
 // startLimit bounds one start; maxRuns bounds a whole measurement.
@@ -117,7 +117,7 @@ func measure(ctx context.Context, root, dir string, n int) (*report, error) {
 	}
 	subjects := []*subject{{Name: "veil serve, empty data directory (first start)"}, {Name: "veil serve, existing data directory (restart)"},
 		{Name: "hello-world net/http (baseline)"}}
-	rep := &report{Runs: n, Subjects: subjects, LoadBefore: loadAvg()}
+	rep := &report{Runs: n, Subjects: subjects, LoadBefore: loadgen.LoadAvg()}
 	for i := 0; i < n; i++ {
 		for j, s := range subjects {
 			var d time.Duration
@@ -139,9 +139,9 @@ func measure(ctx context.Context, root, dir string, n int) (*report, error) {
 	for _, s := range subjects {
 		sorted := slices.Clone(s.Times)
 		slices.Sort(sorted)
-		s.P50, s.P90, s.Min = quantile(sorted, 0.5), quantile(sorted, 0.9), sorted[0]
+		s.P50, s.P90, s.Min = loadgen.Quantile(sorted, 0.5), loadgen.Quantile(sorted, 0.9), sorted[0]
 	}
-	rep.LoadAfter = loadAvg()
+	rep.LoadAfter = loadgen.LoadAvg()
 	return rep, nil
 }
 
@@ -149,7 +149,7 @@ func measure(ctx context.Context, root, dir string, n int) (*report, error) {
 // GET /readyz first answers 200; then it stops the process (SIGTERM) and
 // waits for it, so runs do not overlap.
 func start(ctx context.Context, bin string, env []string) (time.Duration, error) {
-	addr, err := freeAddr()
+	addr, err := loadgen.FreeAddr()
 	if err != nil {
 		return 0, err
 	}
@@ -199,29 +199,3 @@ func start(ctx context.Context, bin string, env []string) (time.Duration, error)
 }
 
 func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
-
-func quantile(sorted []time.Duration, q float64) time.Duration {
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}

@@ -37,7 +37,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -53,6 +52,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/veil-privacy/veil/tests/loadgen"
 )
 
 // maxDuration bounds every phase, whatever the flags say.
@@ -140,18 +141,6 @@ func cpuTime(pid int) time.Duration {
 	return time.Duration(utime+stime) * time.Second / clockTicks
 }
 
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 func run(ctx context.Context, o options) error {
 	if o.duration <= 0 || o.duration > maxDuration || o.warmup < 0 || o.warmup > maxDuration {
 		return fmt.Errorf("-duration and -warmup must be within (0, %s]", maxDuration)
@@ -227,7 +216,7 @@ func run(ctx context.Context, o options) error {
 				r.CPUPerRequest = cpu / time.Duration(r.OK)
 				r.CPUCores = cpu.Seconds() / r.Seconds
 			}
-			r.Server, r.Phase, r.LoadAvg = s.name, p.name, loadAvg()
+			r.Server, r.Phase, r.LoadAvg = s.name, p.name, loadgen.LoadAvg()
 			results = append(results, r)
 			client.CloseIdleConnections()
 			if !o.jsonOut {
@@ -257,7 +246,7 @@ func run(ctx context.Context, o options) error {
 			fmt.Println()
 		}
 	}
-	fmt.Printf("machine: load average %s, %d CPUs (GOMAXPROCS %d), %s/%s, %s\n", loadAvg(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Printf("machine: load average %s, %d CPUs (GOMAXPROCS %d), %s/%s, %s\n", loadgen.LoadAvg(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	return nil
 }
 
@@ -399,30 +388,7 @@ func measure(ctx context.Context, c *http.Client, s *server, bodies [][]byte, ra
 	missed := 0
 	var wg sync.WaitGroup
 	if rate > 0 {
-		interval := time.Second / time.Duration(rate)
-		const maxInFlight = 4096
-		sem := make(chan struct{}, maxInFlight)
-		for n := 0; ; n++ {
-			at := start.Add(time.Duration(n) * interval)
-			if !at.Before(end) || ctx.Err() != nil {
-				break
-			}
-			if w := time.Until(at); w > 0 {
-				time.Sleep(w)
-			}
-			select {
-			case sem <- struct{}{}:
-			default:
-				missed++
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				record(at)
-			}()
-		}
+		missed = loadgen.Paced(ctx, rate, d, 4096, record)
 	} else {
 		for range concurrency {
 			wg.Add(1)
@@ -443,18 +409,12 @@ func measure(ctx context.Context, c *http.Client, s *server, bodies [][]byte, ra
 	r := result{Sent: int(sent.Load()), OK: len(lat), Errors: int(bad.Load()), Missed: missed,
 		Seconds: elapsed.Seconds(), Throughput: float64(len(lat)) / elapsed.Seconds()}
 	if len(lat) > 0 {
-		r.P50, r.P99, r.Max = quantile(lat, 0.50), quantile(lat, 0.99), lat[len(lat)-1]
+		r.P50, r.P99, r.Max = loadgen.Quantile(lat, 0.50), loadgen.Quantile(lat, 0.99), lat[len(lat)-1]
 	}
 	if e, ok := firstErr.Load().(string); ok {
 		r.FirstError = e
 	}
 	return r
-}
-
-// quantile of sorted samples, nearest rank.
-func quantile(sorted []time.Duration, q float64) time.Duration {
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 func post(ctx context.Context, c *http.Client, s *server, body []byte) error {
@@ -525,15 +485,6 @@ func loopback(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 func waitReady(ctx context.Context, u string) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -573,7 +524,7 @@ func startVeil(ctx context.Context, o options) (*server, error) {
 				return nil, fmt.Errorf("building veil (run from the repository root): %w", err)
 			}
 		}
-		addr, err := freeAddr()
+		addr, err := loadgen.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -652,7 +603,7 @@ func startBare(ctx context.Context) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr, err := freeAddr()
+	addr, err := loadgen.FreeAddr()
 	if err != nil {
 		return nil, err
 	}

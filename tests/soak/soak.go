@@ -33,6 +33,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/veil-privacy/veil/tests/loadgen"
 )
 
 // Limits every run stays within, whatever it is asked for.
@@ -157,7 +159,7 @@ func Run(ctx context.Context, o Options, veil, bare Server) (*Report, error) {
 		}
 		*s.out = r
 	}
-	rep.LoadAvg = LoadAvg()
+	rep.LoadAvg = loadgen.LoadAvg()
 	return rep, nil
 }
 
@@ -261,53 +263,27 @@ func (t *target) phase(ctx context.Context, o Options, d time.Duration) Result {
 		sent     atomic.Int64
 		bad      atomic.Int64
 		firstErr atomic.Value
-		wg       sync.WaitGroup
 	)
-	sem := make(chan struct{}, maxInFlight)
-	interval := time.Second / time.Duration(o.Rate)
-	start := time.Now()
-	end := start.Add(d)
-	missed := 0
-	for n := 0; n < MaxRate*int(MaxDuration/time.Second); n++ {
-		at := start.Add(time.Duration(n) * interval)
-		if !at.Before(end) || ctx.Err() != nil {
-			break
+	missed := loadgen.Paced(ctx, o.Rate, d, maxInFlight, func(at time.Time) {
+		kind, method, path, body, headers := t.next(o, t.n.Add(1))
+		sent.Add(1)
+		err := t.send(ctx, method, path, body, headers)
+		l := time.Since(at)
+		if err != nil {
+			bad.Add(1)
+			firstErr.CompareAndSwap(nil, kind+": "+err.Error())
+			return
 		}
-		if w := time.Until(at); w > 0 {
-			time.Sleep(w)
-		}
-		select {
-		case sem <- struct{}{}:
-		default:
-			missed++
-			continue
-		}
-		i := t.n.Add(1)
-		kind, method, path, body, headers := t.next(o, i)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			sent.Add(1)
-			err := t.send(ctx, method, path, body, headers)
-			l := time.Since(at)
-			if err != nil {
-				bad.Add(1)
-				firstErr.CompareAndSwap(nil, kind+": "+err.Error())
-				return
-			}
-			mu.Lock()
-			lat = append(lat, l)
-			byKind[kind]++
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+		mu.Lock()
+		lat = append(lat, l)
+		byKind[kind]++
+		mu.Unlock()
+	})
 	slices.Sort(lat)
 	r := Result{Sent: int(sent.Load()), OK: len(lat), Errors: int(bad.Load()), Missed: missed, Seconds: d.Seconds(),
 		Throughput: float64(len(lat)) / d.Seconds(), ByKind: byKind}
 	if len(lat) > 0 {
-		r.P50, r.P99, r.Max = quantile(lat, 0.50), quantile(lat, 0.99), lat[len(lat)-1]
+		r.P50, r.P99, r.Max = loadgen.Quantile(lat, 0.50), loadgen.Quantile(lat, 0.99), lat[len(lat)-1]
 	}
 	if e, ok := firstErr.Load().(string); ok {
 		r.FirstError = e
@@ -334,12 +310,6 @@ func (t *target) send(ctx context.Context, method, path string, body []byte, hea
 		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(b[:min(len(b), 200)])))
 	}
 	return nil
-}
-
-// quantile of sorted samples, nearest rank.
-func quantile(sorted []time.Duration, q float64) time.Duration {
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 func oaid(i int) string { return fmt.Sprintf("soak-%08d", i) }
@@ -394,19 +364,6 @@ func procStatus(pid int, field string) int64 {
 	return 0
 }
 
-// LoadAvg is the machine's load average, for the record.
-func LoadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 // loopback refuses any target off this machine: this is a load generator.
 func loopback(raw string) error {
 	host := strings.TrimPrefix(strings.TrimPrefix(raw, "http://"), "https://")
@@ -421,16 +378,6 @@ func loopback(raw string) error {
 		return fmt.Errorf("soak: %q is not on loopback", raw)
 	}
 	return nil
-}
-
-// FreeAddr is a free loopback address.
-func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // Proc is a server process started for a soak.
@@ -488,7 +435,7 @@ func Start(ctx context.Context, name string, argv, env []string, base string, lo
 // StartVeil runs `bin serve` on a fresh data directory under dir with the
 // embedded backends and a random ops token.
 func StartVeil(ctx context.Context, bin, dir string, logTo io.Writer) (*Proc, error) {
-	addr, err := FreeAddr()
+	addr, err := loadgen.FreeAddr()
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/veil-privacy/veil/tests/loadgen"
 )
 
 // TestMain lets the test binary serve the bare baseline as its own
@@ -60,7 +62,7 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer veil.Stop()
-	addr, err := FreeAddr()
+	addr, err := loadgen.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/veil-privacy/veil/tests/loadgen"
 	"github.com/veil-privacy/veil/tests/soak"
 )
 
@@ -92,7 +93,7 @@ func run(ctx context.Context, o soak.Options, bin string, asJSON bool) (failed b
 	if err != nil {
 		return false, err
 	}
-	addr, err := soak.FreeAddr()
+	addr, err := loadgen.FreeAddr()
 	if err != nil {
 		return false, err
 	}
