@@ -34,6 +34,16 @@ type Delivery struct {
 // DefaultDelivery matches the Triggers in infra/knative.
 var DefaultDelivery = Delivery{Retry: 5, BackoffDelay: time.Second, MaxBackoff: 5 * time.Minute}
 
+// Window is how long after a first failed attempt the last retry runs: the
+// sum of the backoffs.
+func (d Delivery) Window() time.Duration {
+	var w time.Duration
+	for n := 1; n <= d.Retry; n++ {
+		w += d.Backoff(n)
+	}
+	return w
+}
+
 // Backoff is the wait before attempt n+1 after n failed attempts.
 func (d Delivery) Backoff(n int) time.Duration {
 	w := float64(d.BackoffDelay) * math.Pow(2, float64(n-1))

@@ -22,6 +22,7 @@ import (
 
 	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/functions"
+	"github.com/veil-privacy/veil/functions/notify"
 	"github.com/veil-privacy/veil/infra/config"
 	"github.com/veil-privacy/veil/infra/httpx"
 	"github.com/veil-privacy/veil/infra/mail"
@@ -127,6 +128,13 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (s *Suite, err 
 	tracer := tracerProvider(&o).Tracer("github.com/veil-privacy/veil")
 	s.Router.UseTracer(tracer)
 	delivery := events.Delivery{Retry: cfg.EventRetry, BackoffDelay: cfg.EventBackoff, MaxBackoff: 5 * time.Minute}
+	// A send interrupted by a crash holds its notification for
+	// notify.LeaseTime; retries that all run before it expires end in the
+	// dead-letter store instead of a mail.
+	if w := delivery.Window(); cfg.Broker != "knative" && delivery.Retry > 0 && w <= notify.LeaseTime {
+		return nil, fmt.Errorf("suite: VEIL_EVENT_RETRY=%d with VEIL_EVENT_BACKOFF=%s retries for %s in all, not longer than a notification's lease (%s): "+
+			"a mail interrupted by a crash would be dead-lettered; allow more retries or a longer backoff", delivery.Retry, delivery.BackoffDelay, w, notify.LeaseTime)
+	}
 	if o.delivery != nil {
 		delivery = *o.delivery
 	}

@@ -229,3 +229,29 @@ func TestManualScheduleTick(t *testing.T) {
 		t.Fatalf("bad job name: %d %s", r.Status, r.Body)
 	}
 }
+
+// Retries that all run out within a notification's lease are refused at
+// start-up, naming the variables; enough of them start.
+func TestRetryWindowMustOutlastANotificationLease(t *testing.T) {
+	for _, c := range []struct {
+		retry, backoff string
+		ok             bool
+	}{{"8", "50ms", false}, {"10", "50ms", true}, {"0", "50ms", true}, {"5", "1s", true}} {
+		env := map[string]string{"VEIL_DATA": t.TempDir(), "VEIL_OPS_TOKEN": veiltest.OpsToken,
+			"VEIL_EVENT_RETRY": c.retry, "VEIL_EVENT_BACKOFF": c.backoff}
+		cfg, err := config.Load(func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := suite.New(context.Background(), cfg, suite.WithLogOutput(&veiltest.Buffer{}))
+		if s != nil {
+			s.Close(context.Background())
+		}
+		switch {
+		case c.ok && err != nil:
+			t.Errorf("retry %s, backoff %s: %v", c.retry, c.backoff, err)
+		case !c.ok && (err == nil || !strings.Contains(err.Error(), "VEIL_EVENT_RETRY")):
+			t.Errorf("retry %s, backoff %s: want a start-up error naming VEIL_EVENT_RETRY, got %v", c.retry, c.backoff, err)
+		}
+	}
+}

@@ -90,16 +90,17 @@ type Delivery struct {
 	SentAt     *time.Time `json:"sent_at,omitempty"`
 }
 
-// attemptTimeout bounds one send (mail, webhook or letter); leaseTime is
+// attemptTimeout bounds one send (mail, webhook or letter); LeaseTime is
 // how long an attempt holds its notification: longer than attemptTimeout,
 // so a live attempt is never overtaken, and shorter than the broker's
-// whole retry window (events.DefaultDelivery: 1+2+4+8+16 s), so the
-// redeliveries of an attempt that crashed mid-send find the lease expired
-// before they run out — with a minute, a crash there dead-lettered the
-// notification (found by the crash test).
+// whole retry window (events.DefaultDelivery: 1+2+4+8+16 s; the suite
+// refuses a configured one that is not), so the redeliveries of an attempt
+// that crashed mid-send find the lease expired before they run out — with
+// a minute, a crash there dead-lettered the notification (found by the
+// crash test).
 const (
 	attemptTimeout = 10 * time.Second
-	leaseTime      = 2 * attemptTimeout
+	LeaseTime      = 2 * attemptTimeout
 )
 
 func (d *Delivery) final() bool { return d.Status != StatusPending && d.Status != "" }
@@ -248,7 +249,7 @@ func (n *notifier) begin(ctx context.Context, eventID string, d events.Notificat
 			// twice. Come back later, when it is final or its sender died.
 			return privacy.Errorf(privacy.EUNAVAILABLE, "notification %s is being delivered by another attempt", id[:16])
 		}
-		x.Status, x.Attempts, x.EventID, x.At, x.LeaseUntil = StatusPending, x.Attempts+1, eventID, now, now.Add(leaseTime)
+		x.Status, x.Attempts, x.EventID, x.At, x.LeaseUntil = StatusPending, x.Attempts+1, eventID, now, now.Add(LeaseTime)
 		return n.deliveries.In(tx).Put(x)
 	})
 	return skip, err

@@ -105,7 +105,7 @@ func serveVeil(t *testing.T, bin, addr, data string, n int) *life {
 	// Only what is set here: the embedded backends, whatever the
 	// environment of the test selects for veiltest.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "VEIL_ADDR=" + addr, "VEIL_DATA=" + data,
-		"VEIL_OPS_TOKEN=" + crashOps, "VEIL_LOG_LEVEL=warn", "VEIL_EVENT_RETRY=8", "VEIL_EVENT_BACKOFF=50ms"}
+		"VEIL_OPS_TOKEN=" + crashOps, "VEIL_LOG_LEVEL=warn", "VEIL_EVENT_RETRY=10", "VEIL_EVENT_BACKOFF=50ms"}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
