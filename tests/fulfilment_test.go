@@ -23,6 +23,8 @@ import (
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/suite"
 	"github.com/veil-privacy/veil/tests/veiltest"
+
+	"github.com/veil-privacy/veil/tests/testclock"
 )
 
 // The fulfilment path end to end (issue 5): a device's ad records come in
@@ -40,7 +42,7 @@ func TestCopyThenDeletionOfADevice(t *testing.T) {
 	)
 	// The clock moves on demand: the partner feed serves records once
 	// they have settled.
-	clock := &fixedClock{t: time.Now().UTC().Truncate(time.Second)}
+	clock := testclock.At(time.Now().UTC().Truncate(time.Second))
 	s := veiltest.Start(t, nil, suite.WithClock(clock.Now))
 	var app struct {
 		AppKey string `json:"app_key"`
@@ -72,9 +74,7 @@ func TestCopyThenDeletionOfADevice(t *testing.T) {
 	}
 
 	// The partner pulls the feed a minute later: a disclosure is recorded.
-	clock.mu.Lock()
-	clock.t = clock.t.Add(time.Minute)
-	clock.mu.Unlock()
+	clock.Add(time.Minute)
 	pull := []string{"Authorization", "Bearer " + partner.PullToken}
 	var page struct {
 		Items []struct{ Pseudonym string } `json:"items"`

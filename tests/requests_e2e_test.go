@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,20 +17,11 @@ import (
 	"github.com/veil-privacy/veil/infra/mailin"
 	"github.com/veil-privacy/veil/suite"
 	"github.com/veil-privacy/veil/tests/veiltest"
+
+	"github.com/veil-privacy/veil/tests/testclock"
 )
 
 const inboundToken = "inbound-webhook-token-0123456789abcdef"
-
-type fixedClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fixedClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
 
 // gbMail builds the message a Chinese mail client (Foxmail, NetEase)
 // sends: GB2312 encoded words in the headers, a GB2312 body in base64.
@@ -96,7 +86,7 @@ type requestView struct {
 // acknowledgement in the outbox carries the code, and the code verifies it.
 func TestChineseEmailRequestIsVerifiedEndToEnd(t *testing.T) {
 	shanghai := time.FixedZone("CST", 8*3600)
-	clock := &fixedClock{t: time.Date(2025, 9, 26, 10, 0, 0, 0, shanghai)}
+	clock := testclock.At(time.Date(2025, 9, 26, 10, 0, 0, 0, shanghai))
 	s := veiltest.Start(t, map[string]string{"VEIL_INBOUND_TOKEN": inboundToken}, suite.WithClock(clock.Now))
 
 	raw := gbMail(t, "Zhang.San@Example.CN", "张三", "请删除我的个人信息",

@@ -14,24 +14,9 @@ import (
 	"github.com/veil-privacy/veil/privacy/calendar"
 	"github.com/veil-privacy/veil/suite"
 	"github.com/veil-privacy/veil/tests/veiltest"
+
+	"github.com/veil-privacy/veil/tests/testclock"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // probe stands in for audit and notify.
 type probe struct {
@@ -97,7 +82,7 @@ func sameSet(a, b []string) bool {
 }
 
 func TestRemindersAndEscalationsHappenOnce(t *testing.T) {
-	c := &clock{t: time.Date(2025, 9, 26, 10, 0, 0, 0, shanghai)}
+	c := testclock.At(time.Date(2025, 9, 26, 10, 0, 0, 0, shanghai))
 	p := &probe{}
 	s := veiltest.Start(t, map[string]string{"VEIL_FUNCTIONS": "requests,ingest,deadlines"},
 		suite.WithClock(c.Now), suite.WithFunction(p.constructor))
@@ -165,7 +150,7 @@ func TestRemindersAndEscalationsHappenOnce(t *testing.T) {
 
 func TestRequestWithoutHolidayDataIsEscalatedNotGuessed(t *testing.T) {
 	_, last := calendar.New().Years()
-	c := &clock{t: time.Date(last+1, time.March, 2, 10, 0, 0, 0, shanghai)}
+	c := testclock.At(time.Date(last+1, time.March, 2, 10, 0, 0, 0, shanghai))
 	p := &probe{}
 	s := veiltest.Start(t, map[string]string{"VEIL_FUNCTIONS": "requests,ingest,deadlines"},
 		suite.WithClock(c.Now), suite.WithFunction(p.constructor))

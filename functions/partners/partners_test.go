@@ -23,26 +23,9 @@ import (
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/suite"
 	"github.com/veil-privacy/veil/tests/veiltest"
+
+	"github.com/veil-privacy/veil/tests/testclock"
 )
-
-// clock runs at real speed from an offset tests can push forward, so
-// records become old enough for the feed without sleeping.
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.off += d
-}
 
 // probe records the erasure events, standing in for the erasure function.
 type probe struct {
@@ -69,7 +52,7 @@ func (p *probe) acks() []events.ErasureData {
 
 type env struct {
 	*veiltest.Suite
-	clock  *clock
+	clock  *testclock.Offset
 	probe  *probe
 	appKey string
 	appID  string
@@ -77,7 +60,7 @@ type env struct {
 
 func start(t *testing.T) *env {
 	t.Helper()
-	c, p := &clock{}, &probe{}
+	c, p := &testclock.Offset{}, &probe{}
 	s := veiltest.Start(t, nil, suite.WithClock(c.Now), suite.WithFunction(p.constructor))
 	var app map[string]string
 	s.Must(s.Ops("POST", "/v1/apps", map[string]any{"name": "Demo", "platform": "android",

@@ -14,26 +14,9 @@ import (
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/suite"
 	"github.com/veil-privacy/veil/tests/veiltest"
+
+	"github.com/veil-privacy/veil/tests/testclock"
 )
-
-// clock is a settable Deps.Now, so expiries and rate windows can be
-// crossed without sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // probe records the events the requests function publishes, standing in
 // for audit, fulfilment and notify.
@@ -83,7 +66,7 @@ func (p *probe) notifications(t *testing.T, requestID string) []events.Notificat
 
 type env struct {
 	*veiltest.Suite
-	clock *clock
+	clock *testclock.Fixed
 	probe *probe
 }
 
@@ -93,7 +76,7 @@ var shanghai = time.FixedZone("CST", 8*3600)
 
 func start(t *testing.T) *env {
 	t.Helper()
-	c := &clock{t: time.Date(2025, 9, 26, 10, 0, 0, 0, shanghai)}
+	c := testclock.At(time.Date(2025, 9, 26, 10, 0, 0, 0, shanghai))
 	p := &probe{}
 	s := veiltest.Start(t, map[string]string{"VEIL_FUNCTIONS": "requests,ingest",
 		"VEIL_INBOUND_TOKEN": inboundToken}, suite.WithClock(c.Now), suite.WithFunction(p.constructor))

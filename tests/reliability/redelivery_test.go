@@ -16,26 +16,9 @@ import (
 	"github.com/veil-privacy/veil/functions"
 	"github.com/veil-privacy/veil/suite"
 	"github.com/veil-privacy/veil/tests/veiltest"
+
+	"github.com/veil-privacy/veil/tests/testclock"
 )
-
-// clock runs at real speed from an offset the test pushes forward, so
-// deadlines, retention and the partners' feed see time pass.
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.off += d
-}
 
 // recorder is a function subscribed to every event type: it keeps a copy
 // of each event in the order they were handled, so the test can hand the
@@ -226,7 +209,7 @@ func variant(e events.Event) string {
 
 // scenario drives a suite through every feature that emits events, so the
 // recorder holds a real instance of (nearly) every type.
-func scenario(t *testing.T, s *veiltest.Suite, c *clock) {
+func scenario(t *testing.T, s *veiltest.Suite, c *testclock.Offset) {
 	t.Helper()
 	_, key := app(s, "Redelivery")
 	var partner struct {
@@ -306,7 +289,7 @@ func scenario(t *testing.T, s *veiltest.Suite, c *clock) {
 
 // synthetic builds events of the types the scenario cannot produce on a
 // single machine, from the state it left behind.
-func synthetic(t *testing.T, s *veiltest.Suite, c *clock) map[string][]events.Event {
+func synthetic(t *testing.T, s *veiltest.Suite, c *testclock.Offset) map[string][]events.Event {
 	t.Helper()
 	out := map[string][]events.Event{
 		events.OperationsCeased: {events.Must(events.OperationsCeased, "", events.RefData{ID: "cease-2027", At: c.Now().UTC(), Note: "the ad network closes"})},
@@ -334,7 +317,7 @@ func TestEveryHandlerIsIdempotent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives the whole suite through every feature")
 	}
-	c, rec := &clock{}, &recorder{}
+	c, rec := &testclock.Offset{}, &recorder{}
 	s := veiltest.Start(t, nil, suite.WithClock(c.Now), suite.WithFunction(rec.constructor))
 	scenario(t, s, c)
 	// The only dead letter the scenario makes is the portability request's
