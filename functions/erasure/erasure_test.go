@@ -74,26 +74,6 @@ func subject(e *fulfiltest.Env, x *eraser, n int) (appKey, key string) {
 	return appKey, key
 }
 
-func request(e *fulfiltest.Env, id string) *privacy.Request {
-	e.T.Helper()
-	r, err := e.D.DB.Requests.Get(e.Ctx, id)
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	return r
-}
-
-func notifications(e *fulfiltest.Env, template string) []events.NotificationData {
-	var out []events.NotificationData
-	for _, ev := range e.Queued(events.NotificationRequested) {
-		d, _ := events.Decode[events.NotificationData](ev)
-		if d.Template == template {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
 // count returns how many documents of coll are filed under subject key k.
 func count(e *fulfiltest.Env, coll, k string) int {
 	e.T.Helper()
@@ -124,14 +104,14 @@ func TestDeleteDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r := request(e, id)
+	r := e.Request(id)
 	if r.Status != privacy.StatusCompleted || r.SubjectKey != privacy.ErasedSubject(key) || r.SubjectHint != "erased" || r.Details != "" {
 		t.Fatalf("request after erasure: %s %s %q %q", r.Status, r.SubjectKey, r.SubjectHint, r.Details)
 	}
 	if !strings.Contains(r.Result, "3 ad records") || !strings.Contains(r.Result, "partner-a") {
 		t.Errorf("result: %s", r.Result)
 	}
-	if c := request(e, copyID); c.SubjectKey != privacy.ErasedSubject(key) || c.Status != privacy.StatusVerified {
+	if c := e.Request(copyID); c.SubjectKey != privacy.ErasedSubject(key) || c.Status != privacy.StatusVerified {
 		t.Errorf("earlier request: %s %s", c.SubjectKey, c.Status)
 	}
 	for _, k := range []string{key, imeiKey} {
@@ -185,7 +165,7 @@ func TestDeleteDevice(t *testing.T) {
 
 	// The developer who attested is told, with what was kept and why; the
 	// notice names no subject key.
-	mails := notifications(e, "deletion_done")
+	mails := e.Notifications("deletion_done")
 	if len(mails) != 1 || mails[0].To != "dev@example.com" || mails[0].SubjectKey != "" ||
 		!strings.Contains(mails[0].Vars["kept_zh"], "网络安全法") || !strings.Contains(mails[0].Vars["recipients_en"], "partner-a") {
 		t.Fatalf("deletion_done: %+v", mails)
@@ -251,7 +231,7 @@ func TestLegalHoldKeepsIsolatesAndDefers(t *testing.T) {
 	if err := e.Deliver(f, events.RequestVerified); err != nil {
 		t.Fatal(err)
 	}
-	r := request(e, id)
+	r := e.Request(id)
 	if r.Status != privacy.StatusCompleted || !strings.Contains(r.Result, "legal hold") || r.SubjectKey != key {
 		t.Fatalf("held request: %s %q", r.Status, r.Result)
 	}
@@ -265,7 +245,7 @@ func TestLegalHoldKeepsIsolatesAndDefers(t *testing.T) {
 	if _, err := x.ledger.Get(e.Ctx, id); !privacy.IsNotFound(err) {
 		t.Fatalf("a held subject is in the ledger (a replay would delete it): %v", err)
 	}
-	mails := notifications(e, "deletion_done")
+	mails := e.Notifications("deletion_done")
 	if len(mails) != 1 || !strings.Contains(mails[0].Vars["kept_en"], "court order 2026-17") {
 		t.Fatalf("the requester is told what was kept and why: %+v", mails)
 	}
@@ -278,7 +258,7 @@ func TestLegalHoldKeepsIsolatesAndDefers(t *testing.T) {
 	if n := count(e, "adrecords", key); n != 0 {
 		t.Fatalf("%d records left after the hold was lifted", n)
 	}
-	if r := request(e, id); r.SubjectKey != privacy.ErasedSubject(key) || !strings.Contains(r.Result, "hold was lifted") {
+	if r := e.Request(id); r.SubjectKey != privacy.ErasedSubject(key) || !strings.Contains(r.Result, "hold was lifted") {
 		t.Errorf("request after the deferred deletion: %s %q", r.SubjectKey, r.Result)
 	}
 	var second []events.NotificationData
@@ -328,10 +308,10 @@ func TestCancelAccount(t *testing.T) {
 			if _, err := x.repos.Profiles.Get(e.Ctx, key); !privacy.IsNotFound(err) {
 				t.Errorf("profile: %v", err)
 			}
-			if got := request(e, r.ID); got.Email != "" || got.Status != privacy.StatusCompleted {
+			if got := e.Request(r.ID); got.Email != "" || got.Status != privacy.StatusCompleted {
 				t.Errorf("request: %q %s", got.Email, got.Status)
 			}
-			mails := notifications(e, c.template)
+			mails := e.Notifications(c.template)
 			if len(mails) != 1 || mails[0].To != email || !strings.Contains(mails[0].Vars["deleted_en"]+mails[0].Vars["kept_en"], c.appsInMail) {
 				t.Fatalf("%s: %+v", c.template, mails)
 			}
@@ -359,10 +339,10 @@ func TestCorrection(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, _ := x.repos.Profiles.Get(e.Ctx, key)
-	if request(e, auto.ID).Status != privacy.StatusCompleted || p.Fields["phone"] != "+86 139 1111 2222" || p.Fields["address"] != "北京市海淀区" {
-		t.Fatalf("automatic correction: %s %+v", request(e, auto.ID).Status, p.Fields)
+	if e.Request(auto.ID).Status != privacy.StatusCompleted || p.Fields["phone"] != "+86 139 1111 2222" || p.Fields["address"] != "北京市海淀区" {
+		t.Fatalf("automatic correction: %s %+v", e.Request(auto.ID).Status, p.Fields)
 	}
-	if r := request(e, named.ID); r.Status != privacy.StatusNeedsReview || p.Fields["name"] != "李伟" {
+	if r := e.Request(named.ID); r.Status != privacy.StatusNeedsReview || p.Fields["name"] != "李伟" {
 		t.Fatalf("real-name correction: %s, name %s", r.Status, p.Fields["name"])
 	}
 	// Ops approve it: back to verified, fulfilled again, applied.
@@ -371,10 +351,10 @@ func TestCorrection(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, _ = x.repos.Profiles.Get(e.Ctx, key)
-	if r := request(e, named.ID); r.Status != privacy.StatusCompleted || p.Fields["name"] != "李薇" {
+	if r := e.Request(named.ID); r.Status != privacy.StatusCompleted || p.Fields["name"] != "李薇" {
 		t.Fatalf("after approval: %s, name %s", r.Status, p.Fields["name"])
 	}
-	mails := notifications(e, "correction_done")
+	mails := e.Notifications("correction_done")
 	if len(mails) != 2 || mails[1].Vars["reviewed"] != "yes" || !strings.Contains(mails[1].Vars["fields_zh"], "姓名") {
 		t.Fatalf("correction_done: %+v", mails)
 	}
@@ -402,7 +382,7 @@ func TestWithdrawal(t *testing.T) {
 			if err := e.Deliver(f, events.RequestVerified); err != nil {
 				t.Fatal(err)
 			}
-			if r := request(e, id); r.Status != privacy.StatusCompleted {
+			if r := e.Request(id); r.Status != privacy.StatusCompleted {
 				t.Fatalf("request: %s %s", r.Status, r.Result)
 			}
 			cons, err := e.D.DB.Consents.Get(e.Ctx, key)
@@ -447,7 +427,7 @@ func TestWithdrawal(t *testing.T) {
 			if !slices.ContainsFunc(resp.Dropped, func(d privacy.Dropped) bool { return d.Field == "geo" && d.Reason == privacy.ReasonWithdrawn }) {
 				t.Errorf("next ad request kept geo: %+v", resp.Dropped)
 			}
-			if mails := notifications(e, "withdrawal_done"); len(mails) != 1 || mails[0].Vars["effects_en"] == "" {
+			if mails := e.Notifications("withdrawal_done"); len(mails) != 1 || mails[0].Vars["effects_en"] == "" {
 				t.Errorf("withdrawal_done: %+v", mails)
 			}
 		})

@@ -59,26 +59,6 @@ func device(e *fulfiltest.Env, n int) string {
 	return appID
 }
 
-func request(e *fulfiltest.Env, id string) *privacy.Request {
-	e.T.Helper()
-	r, err := e.D.DB.Requests.Get(e.Ctx, id)
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	return r
-}
-
-func notifications(e *fulfiltest.Env, template string) []events.NotificationData {
-	var out []events.NotificationData
-	for _, ev := range e.Queued(events.NotificationRequested) {
-		d, _ := events.Decode[events.NotificationData](ev)
-		if d.Template == template {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
 // download fetches a link through the route, as the person clicking it.
 func download(e *fulfiltest.Env, link string) (int, []byte) {
 	u, err := url.Parse(link)
@@ -117,7 +97,7 @@ func TestCopyOfADevice(t *testing.T) {
 	if err := e.Deliver(f, events.RequestVerified); err != nil {
 		t.Fatal(err)
 	}
-	r := request(e, id)
+	r := e.Request(id)
 	var path []privacy.Status
 	for _, h := range r.History {
 		path = append(path, h.To)
@@ -127,7 +107,7 @@ func TestCopyOfADevice(t *testing.T) {
 		r.History[2].Actor != "system" || !strings.Contains(r.Result, "3 ad records") {
 		t.Fatalf("request after export: %s %v %q %q", r.Status, path, r.Result, r.DownloadURL)
 	}
-	mails := notifications(e, "export_ready")
+	mails := e.Notifications("export_ready")
 	if len(mails) != 1 || mails[0].To != "dev@example.com" || mails[0].Vars["link"] != r.DownloadURL || mails[0].Vars["records"] != "3" {
 		t.Fatalf("export_ready notifications: %+v", mails)
 	}
@@ -218,7 +198,7 @@ func TestDownloadLinks(t *testing.T) {
 	if err := e.Deliver(f, events.RequestVerified); err != nil {
 		t.Fatal(err)
 	}
-	link := request(e, id).DownloadURL
+	link := e.Request(id).DownloadURL
 	u, _ := url.Parse(link)
 	q := u.Query()
 	tampered := *u
@@ -251,7 +231,7 @@ func TestDownloadLinks(t *testing.T) {
 	if err := f.Events[events.ScheduleTicked](e.Ctx, tick); err != nil {
 		t.Fatal(err)
 	}
-	if r := request(e, id); r.DownloadURL != "" {
+	if r := e.Request(id); r.DownloadURL != "" {
 		t.Errorf("expired link still on the request: %s", r.DownloadURL)
 	}
 	bs, err := e.D.DB.Backend.Query(e.Ctx, "export_bundles", storeAll())
@@ -271,10 +251,10 @@ func TestOnlyVerifiedExportRequestsAreFulfilled(t *testing.T) {
 	if err := e.Deliver(f, events.RequestVerified); err != nil {
 		t.Fatal(err)
 	}
-	if r := request(e, del); r.Status != privacy.StatusVerified {
+	if r := e.Request(del); r.Status != privacy.StatusVerified {
 		t.Errorf("export touched a delete request: %s", r.Status)
 	}
-	if r := request(e, cp); r.Status != privacy.StatusCompleted {
+	if r := e.Request(cp); r.Status != privacy.StatusCompleted {
 		t.Fatalf("copy request: %s", r.Status)
 	}
 	// The same event again (a redelivery the router did not catch): the
@@ -288,7 +268,7 @@ func TestOnlyVerifiedExportRequestsAreFulfilled(t *testing.T) {
 	if after := len(e.Queued("")); after != before {
 		t.Errorf("a redelivered event published %d more events", after-before)
 	}
-	if n := len(notifications(e, "export_ready")); n != 1 {
+	if n := len(e.Notifications("export_ready")); n != 1 {
 		t.Errorf("%d export_ready mails", n)
 	}
 }
@@ -337,7 +317,7 @@ func TestPortability(t *testing.T) {
 			if (err != nil) != c.wantErr {
 				t.Fatalf("error %v, want error %v", err, c.wantErr)
 			}
-			r := request(e, id)
+			r := e.Request(id)
 			if r.Status != c.status {
 				t.Fatalf("status %s, want %s (%s)", r.Status, c.status, r.Result)
 			}
@@ -346,7 +326,7 @@ func TestPortability(t *testing.T) {
 				if _, ok := files["summary.txt"]; !ok {
 					t.Fatalf("the endpoint got no bundle: %d bytes", len(got))
 				}
-				if n := notifications(e, "portability_done"); len(n) != 1 || n[0].Vars["destination"] == "" {
+				if n := e.Notifications("portability_done"); len(n) != 1 || n[0].Vars["destination"] == "" {
 					t.Errorf("portability_done: %+v", n)
 				}
 				if r.DownloadURL != "" {
@@ -417,8 +397,8 @@ func TestDeadLetteredFulfilmentGoesToReview(t *testing.T) {
 		if err := f.Events[events.EventDeadLettered](e.Ctx, fulfiltest.Event(events.EventDeadLettered, c.data.EventID, c.data)); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		r := request(e, id)
-		mails := notifications(e, "fulfilment_failed")
+		r := e.Request(id)
+		mails := e.Notifications("fulfilment_failed")
 		if r.Status != c.to || len(mails) != c.mails {
 			t.Fatalf("%s: status %s, %d mails", c.name, r.Status, len(mails))
 		}
@@ -426,7 +406,7 @@ func TestDeadLetteredFulfilmentGoesToReview(t *testing.T) {
 			t.Errorf("%s: escalation to %s", c.name, mails[len(mails)-1].To)
 		}
 	}
-	if r := request(e, id); !strings.Contains(r.History[len(r.History)-1].Reason, "blob store unavailable") {
+	if r := e.Request(id); !strings.Contains(r.History[len(r.History)-1].Reason, "blob store unavailable") {
 		t.Errorf("review reason: %q", r.History[len(r.History)-1].Reason)
 	}
 }
@@ -483,11 +463,11 @@ func TestCopyOfAnAccount(t *testing.T) {
 	if err := e.Deliver(f, events.RequestVerified); err != nil {
 		t.Fatal(err)
 	}
-	mails := notifications(e, "export_ready")
+	mails := e.Notifications("export_ready")
 	if len(mails) != 1 || mails[0].To != email {
 		t.Fatalf("export_ready: %+v", mails)
 	}
-	code, raw := download(e, request(e, r.ID).DownloadURL)
+	code, raw := download(e, e.Request(r.ID).DownloadURL)
 	if code != http.StatusOK {
 		t.Fatalf("download: %d", code)
 	}

@@ -229,6 +229,29 @@ func (e *Env) DeviceRequest(appKey, typ, device string, extra map[string]any) st
 	return out.ID
 }
 
+// Request reads request id from the store.
+func (e *Env) Request(id string) *privacy.Request {
+	e.T.Helper()
+	r, err := e.D.DB.Requests.Get(e.Ctx, id)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return r
+}
+
+// Notifications returns the notification requests staged with template,
+// oldest first.
+func (e *Env) Notifications(template string) []events.NotificationData {
+	var out []events.NotificationData
+	for _, ev := range e.Queued(events.NotificationRequested) {
+		d, _ := events.Decode[events.NotificationData](ev)
+		if d.Template == template {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // Queued returns the events staged for the probe, by type, oldest first.
 func (e *Env) Queued(typ string) []events.Event {
 	e.T.Helper()
