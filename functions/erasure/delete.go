@@ -465,7 +465,7 @@ func (x *eraser) isolate(ctx context.Context, keys []string, why string) (int, e
 	n := 0
 	for _, k := range keys {
 		var ids []string
-		q := store.Query{Filters: []store.Filter{store.Where("subject", store.EQ, k)}, Limit: store.MaxLimit}
+		q := store.Query{Filters: []store.Filter{store.Where("subject", store.EQ, k)}, OrderBy: "received", Limit: store.MaxLimit}
 		err := x.d.DB.Records.Each(ctx, q, func(r *privacy.AdRecord) error {
 			n++
 			if r.Isolated != why {

@@ -203,7 +203,7 @@ func TestCryptoShreddingMakesBackupsUnreadable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		recs, err := db.Records.Find(e.Ctx, store.Query{Filters: []store.Filter{store.Where("subject", store.EQ, key)}})
+		recs, err := db.Records.Find(e.Ctx, store.Query{Filters: []store.Filter{store.Where("subject", store.EQ, key)}, OrderBy: "received"})
 		if err != nil || len(recs) != 2 {
 			t.Fatalf("the backup's records: %d %v", len(recs), err)
 		}
@@ -235,7 +235,7 @@ func TestLegalHoldKeepsIsolatesAndDefers(t *testing.T) {
 	if r.Status != privacy.StatusCompleted || !strings.Contains(r.Result, "legal hold") || r.SubjectKey != key {
 		t.Fatalf("held request: %s %q", r.Status, r.Result)
 	}
-	recs, _ := e.D.DB.Records.Find(e.Ctx, store.Query{Filters: []store.Filter{store.Where("subject", store.EQ, key)}})
+	recs, _ := e.D.DB.Records.Find(e.Ctx, store.Query{Filters: []store.Filter{store.Where("subject", store.EQ, key)}, OrderBy: "received"})
 	if len(recs) != 2 || !strings.Contains(recs[0].Isolated, "court order 2026-17") {
 		t.Fatalf("held records: %d isolated=%q", len(recs), recs[0].Isolated)
 	}
@@ -392,7 +392,7 @@ func TestWithdrawal(t *testing.T) {
 			if changed := e.Queued(events.ConsentChanged); len(changed) == 0 {
 				t.Error("no consent.changed")
 			}
-			recs, _ := e.D.DB.Records.Find(e.Ctx, store.Query{Filters: []store.Filter{store.Where("subject", store.EQ, key)}})
+			recs, _ := e.D.DB.Records.Find(e.Ctx, store.Query{Filters: []store.Filter{store.Where("subject", store.EQ, key)}, OrderBy: "received"})
 			for _, r := range recs {
 				plain, err := e.D.Keys.Open(e.Ctx, key, r.Sealed)
 				if err != nil {
@@ -483,7 +483,7 @@ func TestReplayAfterRestore(t *testing.T) {
 }
 
 func restoredCount(t *testing.T, db *store.DB, key string) int {
-	recs, err := db.Records.Find(context.Background(), store.Query{Filters: []store.Filter{store.Where("subject", store.EQ, key)}, Limit: store.MaxLimit})
+	recs, err := db.Records.Find(context.Background(), store.Query{Filters: []store.Filter{store.Where("subject", store.EQ, key)}, OrderBy: "received", Limit: store.MaxLimit})
 	if err != nil {
 		t.Fatal(err)
 	}

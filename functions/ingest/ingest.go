@@ -11,8 +11,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/google/uuid"
-
 	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/functions"
 	"github.com/veil-privacy/veil/functions/retention"
@@ -158,7 +156,7 @@ func (s *service) ingest(ctx context.Context, app *privacy.App, in *privacy.Insp
 	}
 
 	now := s.d.Now().UTC()
-	rec := &privacy.AdRecord{ID: uuid.NewString(), AppID: app.ID, Platform: m.Platform, Region: region,
+	rec := &privacy.AdRecord{ID: privacy.NewRecordID(), AppID: app.ID, Platform: m.Platform, Region: region,
 		ReceivedAt: now, Retention: privacy.ClassAdRequests, ExpiresAt: s.retention.ExpiresAt(privacy.ClassAdRequests, now),
 		Personalized: m.Personalized, Purposes: m.Purposes, Fields: map[string]json.RawMessage{}, IDHashes: map[string]string{}}
 	sealed := privacy.SealedFields{}

@@ -430,7 +430,7 @@ func (s *Sweeper) consents(tx store.Tx, b *batch) error {
 		if _, items[i].held = b.holds.held(c.SubjectKey, b.now); items[i].held {
 			continue
 		}
-		left, err := tx.Query(store.RecordsCollection.Name, store.Query{Filters: []store.Filter{store.Where("subject", store.EQ, c.SubjectKey)}, Limit: 1})
+		left, err := tx.Query(store.RecordsCollection.Name, store.Query{Filters: []store.Filter{store.Where("subject", store.EQ, c.SubjectKey)}, OrderBy: "received", Limit: 1})
 		if err != nil {
 			return err
 		}

@@ -14,8 +14,16 @@ import (
 // indexFile is the firestore.indexes.json format read by
 // `firebase deploy --only firestore:indexes` and `gcloud firestore indexes`.
 type indexFile struct {
-	Indexes        []index `json:"indexes"`
-	FieldOverrides []any   `json:"fieldOverrides"`
+	Indexes        []index         `json:"indexes"`
+	FieldOverrides []fieldOverride `json:"fieldOverrides"`
+}
+
+// fieldOverride with no indexes exempts a field from Firestore's automatic
+// single-field indexes.
+type fieldOverride struct {
+	CollectionGroup string  `json:"collectionGroup"`
+	FieldPath       string  `json:"fieldPath"`
+	Indexes         []index `json:"indexes"`
 }
 
 type index struct {
@@ -35,14 +43,20 @@ type indexField struct {
 // last key and the document id descending, because every store.Query ends
 // with an ordering on the id in the key's direction and a Desc query needs
 // its own index. Single-key queries need nothing here: Firestore indexes
-// every field in both directions by itself. The output is sorted so that
-// the committed file only changes when a declaration does.
+// every field in both directions by itself, except a Composite key, which
+// is exempted from them (a field override with no indexes). The output is
+// sorted so that the committed file only changes when a declaration does.
 func IndexesJSON(colls []store.Collection) ([]byte, error) {
-	f := indexFile{Indexes: []index{}, FieldOverrides: []any{}}
+	f := indexFile{Indexes: []index{}, FieldOverrides: []fieldOverride{}}
 	seen := map[string]bool{}
 	for _, c := range colls {
 		if err := c.Validate(); err != nil {
 			return nil, err
+		}
+		for _, k := range c.Keys {
+			if k.Composite {
+				f.FieldOverrides = append(f.FieldOverrides, fieldOverride{CollectionGroup: c.Name, FieldPath: k.Name, Indexes: []index{}})
+			}
 		}
 		for _, ix := range c.Indexes {
 			if len(ix) < 2 {
@@ -74,6 +88,10 @@ func IndexesJSON(colls []store.Collection) ([]byte, error) {
 		}
 	}
 	sort.Slice(f.Indexes, func(i, j int) bool { return f.Indexes[i].signature() < f.Indexes[j].signature() })
+	sort.Slice(f.FieldOverrides, func(i, j int) bool {
+		a, b := f.FieldOverrides[i], f.FieldOverrides[j]
+		return a.CollectionGroup+"\x00"+a.FieldPath < b.CollectionGroup+"\x00"+b.FieldPath
+	})
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")

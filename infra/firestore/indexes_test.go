@@ -37,6 +37,7 @@ func TestIndexesJSON(t *testing.T) {
 			{"z", "COLLECTION", []field{{"a", "ASCENDING"}, {"b", "DESCENDING"}, {"__name__", "DESCENDING"}}},
 		}, false},
 		{"unknown key", []store.Collection{{Name: "a", Indexes: [][]string{{"x", "y"}}}}, nil, true},
+		{"composite key without a composite", []store.Collection{{Name: "a", Keys: []store.Key{{Name: "k", Kind: store.String, Composite: true}}}}, nil, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -52,7 +53,10 @@ func TestIndexesJSON(t *testing.T) {
 			}
 			var f struct {
 				Indexes        []idx
-				FieldOverrides []any
+				FieldOverrides []struct {
+					CollectionGroup, FieldPath string
+					Indexes                    []any
+				}
 			}
 			if err := json.Unmarshal(raw, &f); err != nil {
 				t.Fatal(err)
@@ -65,6 +69,37 @@ func TestIndexesJSON(t *testing.T) {
 			if !bytes.Equal(g, w) {
 				t.Errorf("got  %s\nwant %s", g, w)
 			}
+			if len(f.FieldOverrides) != 0 {
+				t.Errorf("field overrides %+v for collections without Composite keys", f.FieldOverrides)
+			}
 		})
+	}
+}
+
+// A Composite key is exempted from the automatic single-field indexes
+// (its composite serves its queries), and only it.
+func TestIndexesJSONExemptsCompositeKeys(t *testing.T) {
+	c := store.Collection{Name: "recs", Keys: []store.Key{{Name: "subject", Kind: store.String, Composite: true}, {Name: "at", Kind: store.Int}},
+		Indexes: [][]string{{"subject", "at"}}}
+	raw, err := IndexesJSON([]store.Collection{c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Indexes        []json.RawMessage
+		FieldOverrides []struct {
+			CollectionGroup, FieldPath string
+			Indexes                    []any
+		}
+	}
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Indexes) != 2 {
+		t.Errorf("want the composite ascending and descending, got %d indexes", len(f.Indexes))
+	}
+	if len(f.FieldOverrides) != 1 || f.FieldOverrides[0].CollectionGroup != "recs" || f.FieldOverrides[0].FieldPath != "subject" ||
+		f.FieldOverrides[0].Indexes == nil || len(f.FieldOverrides[0].Indexes) != 0 {
+		t.Fatalf("field overrides = %+v, want one for recs.subject with an empty index list", f.FieldOverrides)
 	}
 }

@@ -112,7 +112,7 @@ func Open(ctx context.Context, path, location string) (*DB, error) {
 	// data directory containing "#" or "?" opens a different file.
 	dsn := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path) + "?" + q.Encode()
 	// Page caches (cache_size, KiB): the writer's 16 MiB instead of 2 MiB,
-	// because an ad record sits in its table and seven index b-trees and a
+	// because an ad record sits in its table and four index b-trees and a
 	// large deletion with the default cache made most b-tree steps a pread;
 	// each reader's 4 MiB. Each cached page costs about twice its size in
 	// RSS under this SQLite's allocator, so five 16 MiB caches would take
@@ -208,8 +208,9 @@ func table(name string) string { return "c_" + name }
 func column(key string) string { return "k_" + key }
 
 // Ensure implements store.Backend: the collection's table, any key columns
-// it lacks (documents written before a key existed read as NULL there), and
-// one index per key and per declared composite.
+// it lacks (documents written before a key existed read as NULL there), one
+// index per key (but Composite keys) and per declared composite, and none
+// it made before that is no longer declared.
 func (db *DB) Ensure(ctx context.Context, c store.Collection) error {
 	if err := c.Validate(); err != nil {
 		return err
@@ -230,15 +231,32 @@ func (db *DB) Ensure(ctx context.Context, c store.Collection) error {
 			}
 		}
 	}
+	declared := map[string]bool{}
 	for _, k := range c.Keys {
-		stmts = append(stmts, fmt.Sprintf("CREATE INDEX IF NOT EXISTS ix_%s_%s ON %s (%s, id)", c.Name, k.Name, table(c.Name), column(k.Name)))
+		if k.Composite {
+			continue
+		}
+		name := "ix_" + c.Name + "_" + k.Name
+		declared[name] = true
+		stmts = append(stmts, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (%s, id)", name, table(c.Name), column(k.Name)))
 	}
 	for _, ix := range c.Indexes {
 		parts := make([]string, len(ix))
 		for i, k := range ix {
 			parts[i] = column(k)
 		}
-		stmts = append(stmts, fmt.Sprintf("CREATE INDEX IF NOT EXISTS ix_%s_%s ON %s (%s, id)", c.Name, strings.Join(ix, "_"), table(c.Name), strings.Join(parts, ", ")))
+		name := "ix_" + c.Name + "_" + strings.Join(ix, "_")
+		declared[name] = true
+		stmts = append(stmts, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (%s, id)", name, table(c.Name), strings.Join(parts, ", ")))
+	}
+	// An index no longer declared (a key dropped or made Composite) is
+	// dropped: every write would keep paying for it.
+	stale, err := db.staleIndexes(ctx, table(c.Name), declared)
+	if err != nil {
+		return err
+	}
+	for _, name := range stale {
+		stmts = append(stmts, "DROP INDEX IF EXISTS "+name)
 	}
 	for _, s := range stmts {
 		if _, err := db.w.ExecContext(ctx, s); err != nil {
@@ -261,6 +279,27 @@ func (db *DB) Collections() []store.Collection {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// staleIndexes lists the indexes Ensure made on tbl (named ix_…) that
+// are not in declared.
+func (db *DB) staleIndexes(ctx context.Context, tbl string, declared map[string]bool) ([]string, error) {
+	rows, err := db.w.QueryContext(ctx, "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? AND name LIKE 'ix\\_%' ESCAPE '\\'", tbl)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		if !declared[n] {
+			out = append(out, n)
+		}
+	}
+	return out, rows.Err()
 }
 
 func (db *DB) columns(ctx context.Context, tbl string) (map[string]bool, error) {

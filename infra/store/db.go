@@ -23,21 +23,25 @@ type DB struct {
 
 // Shared collections.
 var (
-	AppsCollection     = Collection{Name: "apps", Keys: []Key{{"key_hash", String}}}
-	ConsentsCollection = Collection{Name: "consents", Keys: []Key{{"updated", Int}}}
-	DevicesCollection  = Collection{Name: "devices", Keys: []Key{{"subject", String}}}
-	RecordsCollection  = Collection{Name: "adrecords",
-		Keys:    []Key{{"subject", String}, {"expires", Int}, {"received", Int}, {"app", String}},
-		Indexes: [][]string{{"subject", "received"}, {"app", "received"}}}
+	AppsCollection     = Collection{Name: "apps", Keys: []Key{{Name: "key_hash", Kind: String}}}
+	ConsentsCollection = Collection{Name: "consents", Keys: []Key{{Name: "updated", Kind: Int}}}
+	DevicesCollection  = Collection{Name: "devices", Keys: []Key{{Name: "subject", Kind: String}}}
+	// Ad records are the largest collection by far, written on every ad
+	// request and deleted a subject at a time: they carry only the
+	// indexes their queries use (a subject's records in the order they
+	// came; expiry and age for retention sweeps).
+	RecordsCollection = Collection{Name: "adrecords",
+		Keys:    []Key{{Name: "subject", Kind: String, Composite: true}, {Name: "expires", Kind: Int}, {Name: "received", Kind: Int}},
+		Indexes: [][]string{{"subject", "received"}}}
 	RequestsCollection = Collection{Name: "requests",
-		Keys:    []Key{{"subject", String}, {"status", String}, {"type", String}, {"due", Int}, {"created", Int}, {"open", Bool}},
+		Keys:    []Key{{Name: "subject", Kind: String}, {Name: "status", Kind: String}, {Name: "type", Kind: String}, {Name: "due", Kind: Int}, {Name: "created", Kind: Int}, {Name: "open", Kind: Bool}},
 		Indexes: [][]string{{"subject", "created"}, {"status", "created"}, {"open", "due"}, {"type", "created"}}}
 )
 
 // DisclosuresCollection indexes disclosures by subject (erasure) and by
 // recipient (acknowledgement lists).
 var DisclosuresCollection = Collection{Name: "disclosures",
-	Keys:    []Key{{"subject", String}, {"recipient", String}, {"last", Int}, {"pending_ack", Bool}},
+	Keys:    []Key{{Name: "subject", Kind: String}, {Name: "recipient", Kind: String}, {Name: "last", Kind: Int}, {Name: "pending_ack", Kind: Bool}},
 	Indexes: [][]string{{"recipient", "last"}, {"recipient", "pending_ack"}}}
 
 // Open binds the shared repositories to b and ensures their collections.
@@ -56,7 +60,7 @@ func Open(ctx context.Context, b Backend) (*DB, error) {
 		Records: Repo[privacy.AdRecord]{B: b, C: RecordsCollection,
 			ID: func(r *privacy.AdRecord) string { return r.ID },
 			Keys: func(r *privacy.AdRecord) map[string]any {
-				return map[string]any{"subject": r.SubjectKey, "expires": Unix(r.ExpiresAt), "received": Unix(r.ReceivedAt), "app": r.AppID}
+				return map[string]any{"subject": r.SubjectKey, "expires": Unix(r.ExpiresAt), "received": Unix(r.ReceivedAt)}
 			}},
 		Requests: Repo[privacy.Request]{B: b, C: RequestsCollection,
 			ID: func(r *privacy.Request) string { return r.ID },

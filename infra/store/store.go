@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 )
 
 // Doc is one stored document. Data is its JSON; Keys are the indexed values
@@ -110,6 +111,13 @@ const (
 type Key struct {
 	Name string
 	Kind KeyKind
+	// Composite says the key has no index of its own: it is filtered on
+	// only by equality at the head of a declared composite index, ordered
+	// by that index's next key (by the first such index's when a query
+	// names no order); Firestore: a single-field index exemption.
+	// Each index is written on every document and walked again for every
+	// deletion; one a collection's queries never need is pure cost.
+	Composite bool
 }
 
 // Collection declares a collection: its name, its indexed keys, and the
@@ -149,7 +157,25 @@ func (c Collection) Validate() error {
 			}
 		}
 	}
+	for _, k := range c.Keys {
+		if k.Composite && len(c.orders(k.Name)) == 0 {
+			return fmt.Errorf("store: key %s.%s is indexed only in composites, and no composite index starts with it", c.Name, k.Name)
+		}
+	}
 	return nil
+}
+
+// orders lists the keys a query with an equality on the Composite key
+// name can be ordered by: the second key of each declared index that
+// starts with it.
+func (c Collection) orders(name string) []string {
+	var out []string
+	for _, ix := range c.Indexes {
+		if len(ix) >= 2 && ix[0] == name {
+			out = append(out, ix[1])
+		}
+	}
+	return out
 }
 
 // Key returns the declared key named name.
@@ -183,9 +209,26 @@ func (c Collection) CheckQuery(q Query) (Query, error) {
 			}
 		}
 	}
+	if q.OrderBy == "" {
+		// An equality on a Composite key is served by its index, in
+		// that index's order.
+		for _, f := range q.Filters {
+			if k, _ := c.Key(f.Key); k.Composite {
+				q.OrderBy = c.orders(k.Name)[0]
+				break
+			}
+		}
+	}
 	if q.OrderBy != "" {
 		if _, ok := c.Key(q.OrderBy); !ok {
 			return q, fmt.Errorf("store: %s has no indexed key %q to order by", c.Name, q.OrderBy)
+		}
+	}
+	for _, f := range q.Filters {
+		if k, _ := c.Key(f.Key); k.Composite {
+			if f.Op != EQ || !slices.Contains(c.orders(k.Name), q.OrderBy) {
+				return q, fmt.Errorf("store: %s.%s has no index of its own: filter on it by equality and order by one of %v", c.Name, k.Name, c.orders(k.Name))
+			}
 		}
 	}
 	if q.Limit <= 0 {

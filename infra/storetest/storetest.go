@@ -399,6 +399,81 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		}
 	})
 
+	t.Run("CompositeKeyThroughItsIndex", func(t *testing.T) {
+		b := open(t)
+		t.Cleanup(func() { b.Close() })
+		tagged := store.Collection{Name: "conformance_tagged",
+			Keys:    []store.Key{{Name: "tag", Kind: store.String, Composite: true}, {Name: "n", Kind: store.Int}, {Name: "m", Kind: store.Int}},
+			Indexes: [][]string{{"tag", "n"}}}
+		if err := b.Ensure(ctx, tagged); err != nil {
+			t.Fatal(err)
+		}
+		type doc struct {
+			ID  string `json:"id"`
+			Tag string `json:"tag"`
+			N   int64  `json:"n"`
+		}
+		r := store.Repo[doc]{B: b, C: tagged, ID: func(d *doc) string { return d.ID },
+			Keys: func(d *doc) map[string]any { return map[string]any{"tag": d.Tag, "n": d.N, "m": -d.N} }}
+		for i, d := range []doc{{"c", "x", 3}, {"a", "x", 2}, {"b", "y", 1}, {"d", "x", 1}} {
+			d := d
+			if err := r.Create(ctx, &d); err != nil {
+				t.Fatalf("create %d: %v", i, err)
+			}
+		}
+		ids := func(q store.Query) string {
+			t.Helper()
+			got, err := r.Find(ctx, q)
+			if err != nil {
+				t.Fatalf("%+v: %v", q, err)
+			}
+			out := []string{}
+			for _, d := range got {
+				out = append(out, d.ID)
+			}
+			return fmt.Sprint(out)
+		}
+		x := []store.Filter{store.Where("tag", store.EQ, "x")}
+		if got := ids(store.Query{Filters: x, OrderBy: "n", Desc: true}); got != "[c a d]" {
+			t.Errorf("tag = x by n descending: %s, want [c a d]", got)
+		}
+		// With no order named, its index's order (not the id's).
+		if got := ids(store.Query{Filters: x}); got != "[d a c]" {
+			t.Errorf("tag = x: %s, want [d a c] (by n)", got)
+		}
+		// An order or an operator its index does not serve is refused on
+		// every backend (Firestore would need the exempted single-field
+		// index).
+		for _, q := range []store.Query{
+			{Filters: x, OrderBy: "m"},
+			{Filters: []store.Filter{store.Where("tag", store.GT, "a")}},
+		} {
+			if _, err := r.Find(ctx, q); err == nil {
+				t.Errorf("query %+v on a Composite key its index does not serve: want an error", q)
+			}
+		}
+		err := b.Tx(ctx, func(tx store.Tx) error {
+			_, err := tx.DeleteWhere(tagged.Name, store.Query{Filters: x, OrderBy: "m"})
+			return err
+		})
+		if err == nil {
+			t.Error("DeleteWhere on a Composite key in an order its index does not serve: want an error")
+		}
+		err = b.Tx(ctx, func(tx store.Tx) error {
+			n, err := tx.DeleteWhere(tagged.Name, store.Query{Filters: x, Limit: 2})
+			if err == nil && n != 2 {
+				err = fmt.Errorf("deleted %d, want 2", n)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(store.Query{Filters: x}); got != "[c]" {
+			t.Errorf("after deleting the first two of tag = x: %s, want [c]", got)
+		}
+	})
+
 	t.Run("Location", func(t *testing.T) {
 		r := setup(t)
 		if r.B.Location() == "" {

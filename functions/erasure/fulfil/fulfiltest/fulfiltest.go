@@ -460,7 +460,7 @@ func (e *Env) Seed(oaid string, n int) string {
 				if err != nil {
 					return err
 				}
-				rec := &privacy.AdRecord{ID: uuid.NewString(), SubjectKey: key, AppID: "app_bench", Platform: privacy.Android, Region: "CN",
+				rec := &privacy.AdRecord{ID: privacy.NewRecordID(), SubjectKey: key, AppID: "app_bench", Platform: privacy.Android, Region: "CN",
 					ReceivedAt: at.Add(time.Duration(j) * time.Second), Retention: privacy.ClassAdRequests, Personalized: true,
 					Purposes: []privacy.Purpose{privacy.PurposeFraud, privacy.PurposeAttribution, privacy.PurposeCreative,
 						privacy.PurposeLocale, privacy.PurposeOS, privacy.PurposePersonalization},
