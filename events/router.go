@@ -131,14 +131,21 @@ func (r *Router) markTx(tx store.Tx, s Subscription, es []Event) error {
 // s.Batch when there are several and it has one, else one by one. It does
 // not record them as handled.
 func (r *Router) handle(ctx context.Context, s Subscription, es []Event) error {
+	ids := make([]string, len(es))
+	for i, e := range es {
+		ids[i] = s.Subscriber + "~" + e.ID()
+	}
+	// One read for the batch (a broker batch is at most 64 events).
+	done, err := r.done.GetAll(ctx, ids)
+	if err != nil {
+		return err
+	}
 	todo := es[:0:0]
-	for _, e := range es {
-		if _, err := r.done.Get(ctx, s.Subscriber+"~"+e.ID()); err == nil {
+	for i, e := range es {
+		if done[i] != nil {
 			r.metrics.Event(e.Type(), s.Subscriber, "skipped")
 			r.log.Debug().Str("event_id", e.ID()).Str("subscriber", s.Subscriber).Msg("event already handled; skipped")
 			continue
-		} else if !privacy.IsNotFound(err) {
-			return err
 		}
 		todo = append(todo, e)
 	}
@@ -165,7 +172,6 @@ func (r *Router) handle(ctx context.Context, s Subscription, es []Event) error {
 		l = l.With().Int("batch", len(todo)).Logger()
 	}
 	ctx0 = l.WithContext(ctx0)
-	var err error
 	if len(todo) > 1 && s.Batch != nil {
 		err = safely(ctx0, func(ctx context.Context, _ Event) error { return s.Batch(ctx, todo) }, todo[0])
 	} else {

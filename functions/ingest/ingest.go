@@ -206,48 +206,41 @@ func (s *service) ingest(ctx context.Context, app *privacy.App, in *privacy.Insp
 // links reads the device links of the given id hashes: id hash → subject
 // key.
 func (s *service) links(ctx context.Context, hashes []string) (map[string]string, error) {
+	ls, err := s.d.DB.Devices.GetAll(ctx, hashes)
+	if err != nil {
+		return nil, err
+	}
 	out := make(map[string]string, len(hashes))
-	for _, h := range hashes {
-		l, err := s.d.DB.Devices.Get(ctx, h)
-		switch {
-		case privacy.IsNotFound(err):
-		case err != nil:
-			return nil, err
-		default:
-			out[h] = l.SubjectKey
+	for i, l := range ls {
+		if l != nil {
+			out[hashes[i]] = l.SubjectKey
 		}
 	}
 	return out, nil
 }
 
 // recordedConsent merges what the registry holds for every id of the
-// device and for the subject its records are filed under: a refusal
-// recorded under any of them governs the device.
+// device and for the subject its records are filed under (one read): a
+// refusal recorded under any of them governs the device.
 func (s *service) recordedConsent(ctx context.Context, hashes []string, links map[string]string) (*privacy.Consent, error) {
 	seen := make(map[string]bool, len(hashes)+len(links))
-	var found []*privacy.Consent
-	look := func(k string) error {
-		if seen[k] {
-			return nil
-		}
-		seen[k] = true
-		c, err := s.d.DB.Consents.Get(ctx, k)
-		if privacy.IsNotFound(err) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		found = append(found, c)
-		return nil
-	}
+	keys := make([]string, 0, len(hashes)+len(links))
 	for _, h := range hashes {
-		if err := look(h); err != nil {
-			return nil, err
-		}
-		if l, ok := links[h]; ok {
-			if err := look(l); err != nil {
-				return nil, err
+		for _, k := range []string{h, links[h]} {
+			if k != "" && !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
 			}
+		}
+	}
+	cs, err := s.d.DB.Consents.GetAll(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	found := cs[:0]
+	for _, c := range cs {
+		if c != nil {
+			found = append(found, c)
 		}
 	}
 	return privacy.MergeConsents(found...), nil

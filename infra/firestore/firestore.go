@@ -123,6 +123,38 @@ func (db *DB) Get(ctx context.Context, coll, id string) (*store.Doc, error) {
 	return decode(c, snap)
 }
 
+// GetAll implements store.Backend with one BatchGetDocuments call.
+func (db *DB) GetAll(ctx context.Context, coll string, ids []string) ([]*store.Doc, error) {
+	if err := store.CheckGetAll(ids); err != nil {
+		return nil, err
+	}
+	out := make([]*store.Doc, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	c, err := db.collection(coll)
+	if err != nil {
+		return nil, err
+	}
+	refs := make([]*gfs.DocumentRef, len(ids))
+	for i, id := range ids {
+		refs[i] = db.c.Collection(coll).Doc(encodeID(id))
+	}
+	snaps, err := db.c.GetAll(ctx, refs)
+	if err != nil {
+		return nil, mapErr(err, coll, "")
+	}
+	for i, snap := range snaps {
+		if !snap.Exists() {
+			continue
+		}
+		if out[i], err = decode(c, snap); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // Query implements store.Backend.
 func (db *DB) Query(ctx context.Context, coll string, q store.Query) ([]*store.Doc, error) {
 	c, fq, err := db.query(coll, q)

@@ -7,6 +7,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -404,6 +405,38 @@ func (db *DB) get(ctx context.Context, q querier, coll, id string) (*store.Doc, 
 		return nil, privacy.Errorf(privacy.ENOTFOUND, "%s %s not found", coll, id)
 	}
 	return docs[0], nil
+}
+
+// GetAll implements store.Backend in one statement, whatever the number
+// of ids (they travel as one JSON array), so one read transaction.
+func (db *DB) GetAll(ctx context.Context, coll string, ids []string) ([]*store.Doc, error) {
+	if err := store.CheckGetAll(ids); err != nil {
+		return nil, err
+	}
+	out := make([]*store.Doc, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	c, err := db.collection(coll)
+	if err != nil {
+		return nil, err
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := db.selectDocs(ctx, querier{db: db}, c, "WHERE id IN (SELECT value FROM json_each(?))", []any{string(list)})
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]*store.Doc, len(docs))
+	for _, d := range docs {
+		byID[d.ID] = d
+	}
+	for i, id := range ids {
+		out[i] = byID[id]
+	}
+	return out, nil
 }
 
 // Query implements store.Backend.

@@ -49,6 +49,25 @@ func (r Repo[T]) Get(ctx context.Context, id string) (*T, error) {
 	return r.decode(d)
 }
 
+// GetAll reads the documents with ids in one round trip: out[i] is
+// ids[i]'s, nil if there is none.
+func (r Repo[T]) GetAll(ctx context.Context, ids []string) ([]*T, error) {
+	docs, err := r.B.GetAll(ctx, r.C.Name, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*T, len(docs))
+	for i, d := range docs {
+		if d == nil {
+			continue
+		}
+		if out[i], err = r.decode(d); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // Create stores v; ECONFLICT if its id exists.
 func (r Repo[T]) Create(ctx context.Context, v *T) error {
 	return r.B.Tx(ctx, func(tx Tx) error { return r.In(tx).Create(v) })

@@ -70,6 +70,9 @@ type Backend interface {
 	// Firestore, whose indexes are deployed from firestore.indexes.json).
 	Ensure(ctx context.Context, c Collection) error
 	Get(ctx context.Context, coll, id string) (*Doc, error)
+	// GetAll reads the documents with ids (at most MaxLimit) in one round
+	// trip; out[i] is ids[i]'s document, nil if there is none.
+	GetAll(ctx context.Context, coll string, ids []string) ([]*Doc, error)
 	Query(ctx context.Context, coll string, q Query) ([]*Doc, error)
 	// Tx runs fn in a read-write transaction. fn may be run more than once
 	// (Firestore retries on contention), so it must not have side effects
@@ -238,6 +241,14 @@ func (c Collection) CheckQuery(q Query) (Query, error) {
 		q.Limit = MaxLimit
 	}
 	return q, nil
+}
+
+// CheckGetAll bounds a GetAll.
+func CheckGetAll(ids []string) error {
+	if len(ids) > MaxLimit {
+		return fmt.Errorf("store: GetAll of %d documents; at most %d at a time", len(ids), MaxLimit)
+	}
+	return nil
 }
 
 // MaxDeleteLimit bounds one DeleteWhere on a backend without Firestore's

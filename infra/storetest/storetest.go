@@ -67,6 +67,25 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		}
 	})
 
+	t.Run("GetAll", func(t *testing.T) {
+		r := setup(t)
+		must(t, r.Put(ctx, &item{ID: "a", Owner: "x", N: 1}))
+		must(t, r.Put(ctx, &item{ID: "b/2", Owner: "y", N: 2})) // a "/" is escaped in Firestore ids
+		got, err := r.GetAll(ctx, []string{"b/2", "missing", "a", "b/2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 4 || got[0] == nil || got[0].N != 2 || got[1] != nil || got[2] == nil || got[2].Owner != "x" || got[3] == nil || got[3].ID != "b/2" {
+			t.Fatalf("GetAll(b/2, missing, a, b/2) = %+v; want b/2, nil, a, b/2", got)
+		}
+		if got, err := r.GetAll(ctx, nil); err != nil || len(got) != 0 {
+			t.Fatalf("GetAll() = %v, %v", got, err)
+		}
+		if _, err := r.GetAll(ctx, make([]string, store.MaxLimit+1)); err == nil {
+			t.Fatal("GetAll of more than MaxLimit ids: want an error")
+		}
+	})
+
 	t.Run("PutReplacesAndDelete", func(t *testing.T) {
 		r := setup(t)
 		must(t, r.Put(ctx, &item{ID: "a", Owner: "x", N: 1, Note: "old"}))
