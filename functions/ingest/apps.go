@@ -2,9 +2,6 @@ package ingest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -185,12 +182,6 @@ func viewOf(a *privacy.App) appView {
 		Revoked: a.Revoked, RevokedAt: a.RevokedAt, CreatedAt: a.CreatedAt}
 }
 
-func randomToken(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand never fails on supported platforms
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
 func (s *service) registerApp(w http.ResponseWriter, r *http.Request) {
 	var in appInput
 	if err := httpx.Decode(w, r, maxAppBody, &in); err != nil {
@@ -201,10 +192,8 @@ func (s *service) registerApp(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	id := make([]byte, 8)
-	_, _ = rand.Read(id)
-	key := "vk_" + randomToken(32)
-	app := &privacy.App{ID: "app_" + hex.EncodeToString(id), Name: in.Name, Platform: in.Platform,
+	key := keys.NewSecret("vk_")
+	app := &privacy.App{ID: keys.NewID("app_"), Name: in.Name, Platform: in.Platform,
 		DeveloperEmail: in.DeveloperEmail, KeyHash: keyHash(s.d.Keys, key), DisclosesSDK: true,
 		ChildDirected: in.ChildDirected, PushWebhook: in.PushWebhook, CreatedAt: s.d.Now().UTC()}
 	if err := s.d.DB.Apps.Create(r.Context(), app); err != nil {

@@ -13,9 +13,6 @@ package partners
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -27,6 +24,7 @@ import (
 	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/functions"
 	"github.com/veil-privacy/veil/infra/httpx"
+	"github.com/veil-privacy/veil/infra/keys"
 	"github.com/veil-privacy/veil/infra/store"
 	"github.com/veil-privacy/veil/privacy"
 )
@@ -214,12 +212,6 @@ func clip(s string) string {
 	return s
 }
 
-func randomToken(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand does not fail on supported platforms
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
 // tokenHash is what is stored of a pull token. The label keeps partner
 // tokens in their own hash domain, apart from app keys and subjects.
 func (s *service) tokenHash(token string) string { return s.d.Keys.Hash("partner-token:" + token) }
@@ -247,10 +239,8 @@ func (s *service) register(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	id := make([]byte, 8)
-	_, _ = rand.Read(id)
-	token := "vpt_" + randomToken(32)
-	p := &Partner{ID: "pt_" + hex.EncodeToString(id), Name: in.Name, Purposes: in.Purposes, Location: in.Location,
+	token := keys.NewSecret("vpt_")
+	p := &Partner{ID: keys.NewID("pt_"), Name: in.Name, Purposes: in.Purposes, Location: in.Location,
 		TokenHash: s.tokenHash(token), CreatedAt: s.d.Now().UTC()}
 	if in.Delivery != nil {
 		p.Webhook = in.Delivery.Webhook
