@@ -15,6 +15,7 @@ import (
 	"github.com/veil-privacy/veil/functions"
 	"github.com/veil-privacy/veil/functions/retention"
 	"github.com/veil-privacy/veil/infra/httpx"
+	"github.com/veil-privacy/veil/infra/store"
 	"github.com/veil-privacy/veil/privacy"
 )
 
@@ -29,7 +30,7 @@ const MaxBody = 64 << 10
 type service struct {
 	d         functions.Deps
 	retention privacy.Retention
-	commit    *committer
+	commit    *store.Group[*job] // group commit of the records (commit.go)
 	apps      appCache
 	guard     *retention.Guard // ceasing operations (R23) stops collection
 }
@@ -63,7 +64,7 @@ func newService(d functions.Deps) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &service{d: d, retention: policy, commit: &committer{db: d.DB, bus: d.Bus}}, nil
+	return &service{d: d, retention: policy, commit: newCommitter(d.DB, d.Bus)}, nil
 }
 
 // Response is the contract's answer to an ad request (SPEC §5).
@@ -191,7 +192,7 @@ func (s *service) ingest(ctx context.Context, app *privacy.App, in *privacy.Insp
 			j.links = append(j.links, &privacy.DeviceLink{IDHash: hashes[i], SubjectKey: rec.SubjectKey, IDType: id.IDType, LinkedAt: rec.ReceivedAt})
 		}
 	}
-	if err := s.commit.commit(ctx, j); err != nil {
+	if err := s.commit.Do(ctx, j); err != nil {
 		return nil, err
 	}
 	// Counted only once stored: the metric reports decisions that took
