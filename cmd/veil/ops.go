@@ -207,6 +207,49 @@ func (c *client) printJSON(raw []byte) error {
 }
 
 // table writes aligned columns.
+// listing is how a `veil X list` shows a list the server answers with
+// under key: a table with --json off, the server's own JSON with it on.
+type listing[T any] struct {
+	key    string
+	header []string
+	rows   func([]T) [][]string
+	empty  string // said on stderr when the list is empty ("": nothing)
+}
+
+func (l listing[T]) show(ctx context.Context, env Env, c *client, path string) error {
+	var out map[string]json.RawMessage
+	raw, err := c.do(ctx, "GET", path, nil, &out)
+	if err != nil || c.json {
+		return jsonOr(c, raw, err)
+	}
+	var items []T
+	if len(out[l.key]) > 0 {
+		if err := json.Unmarshal(out[l.key], &items); err != nil {
+			return fmt.Errorf("GET %s: unexpected answer: %w", path, err)
+		}
+	}
+	table(env.Stdout, l.header, l.rows(items))
+	if len(items) == 0 && l.empty != "" {
+		fmt.Fprintln(env.Stderr, l.empty)
+	}
+	return nil
+}
+
+// listCmd is a `veil X list` with no flags of its own, showing GET path.
+func listCmd[T any](name, path string, l listing[T]) func(context.Context, Env, []string) error {
+	return func(ctx context.Context, env Env, args []string) error {
+		fs, o := newFlags(env, name)
+		if _, err := parseArgs(fs, args, 0, ""); err != nil {
+			return err
+		}
+		c, err := o.connect(env)
+		if err != nil {
+			return err
+		}
+		return l.show(ctx, env, c, path)
+	}
+}
+
 func table(w io.Writer, header []string, rows [][]string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))

@@ -103,25 +103,8 @@ func appsRevoke(ctx context.Context, env Env, args []string) error {
 	return nil
 }
 
-func appsList(ctx context.Context, env Env, args []string) error {
-	fs, o := newFlags(env, "apps list")
-	if _, err := parseArgs(fs, args, 0, ""); err != nil {
-		return err
-	}
-	c, err := o.connect(env)
-	if err != nil {
-		return err
-	}
-	var out struct {
-		Apps []appRow `json:"apps"`
-	}
-	raw, err := c.do(ctx, "GET", "/v1/apps", nil, &out)
-	if err != nil || c.json {
-		return jsonOr(c, raw, err)
-	}
-	table(env.Stdout, appHeader, appRows(out.Apps...))
-	return nil
-}
+var appsList = listCmd("apps list", "/v1/apps", listing[appRow]{key: "apps", header: appHeader,
+	rows: func(as []appRow) [][]string { return appRows(as...) }})
 
 // jsonOr prints raw as JSON when there is no error.
 func jsonOr(c *client, raw []byte, err error) error {
@@ -448,29 +431,15 @@ func watchIncident(ctx context.Context, c *client, id string, interval, timeout 
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-func incidentsList(ctx context.Context, env Env, args []string) error {
-	fs, o := newFlags(env, "incidents list")
-	if _, err := parseArgs(fs, args, 0, ""); err != nil {
-		return err
-	}
-	c, err := o.connect(env)
-	if err != nil {
-		return err
-	}
-	var out struct {
-		Incidents []privacy.Incident `json:"incidents"`
-	}
-	raw, err := c.do(ctx, "GET", "/v1/incidents", nil, &out)
-	if err != nil || c.json {
-		return jsonOr(c, raw, err)
-	}
-	var rows [][]string
-	for _, i := range out.Incidents {
-		rows = append(rows, []string{i.ID, i.Title, when(&i.DeclaredAt), itoa(int64(i.Scope.Subjects))})
-	}
-	table(env.Stdout, []string{"ID", "TITLE", "DECLARED", "NAMED SUBJECTS"}, rows)
-	return nil
-}
+var incidentsList = listCmd("incidents list", "/v1/incidents", listing[privacy.Incident]{key: "incidents",
+	header: []string{"ID", "TITLE", "DECLARED", "NAMED SUBJECTS"},
+	rows: func(is []privacy.Incident) [][]string {
+		var rows [][]string
+		for _, i := range is {
+			rows = append(rows, []string{i.ID, i.Title, when(&i.DeclaredAt), itoa(int64(i.Scope.Subjects))})
+		}
+		return rows
+	}})
 
 func incidentsReport(ctx context.Context, env Env, args []string) error {
 	fs, o := newFlags(env, "incidents report")
@@ -558,30 +527,16 @@ type policyRow struct {
 	InEffect bool `json:"in_effect"`
 }
 
-func policiesList(ctx context.Context, env Env, args []string) error {
-	fs, o := newFlags(env, "policies list")
-	if _, err := parseArgs(fs, args, 0, ""); err != nil {
-		return err
-	}
-	c, err := o.connect(env)
-	if err != nil {
-		return err
-	}
-	var out struct {
-		Policies []policyRow `json:"policies"`
-	}
-	raw, err := c.do(ctx, "GET", "/v1/policies", nil, &out)
-	if err != nil || c.json {
-		return jsonOr(c, raw, err)
-	}
-	var rows [][]string
-	for _, p := range out.Policies {
-		rows = append(rows, []string{p.Version, when(&p.EffectiveAt), strconv.FormatBool(p.InEffect),
-			strconv.FormatBool(p.Material), clip(p.Summary, 60)})
-	}
-	table(env.Stdout, []string{"VERSION", "EFFECTIVE", "IN EFFECT", "MATERIAL", "SUMMARY"}, rows)
-	return nil
-}
+var policiesList = listCmd("policies list", "/v1/policies", listing[policyRow]{key: "policies",
+	header: []string{"VERSION", "EFFECTIVE", "IN EFFECT", "MATERIAL", "SUMMARY"},
+	rows: func(ps []policyRow) [][]string {
+		var rows [][]string
+		for _, p := range ps {
+			rows = append(rows, []string{p.Version, when(&p.EffectiveAt), strconv.FormatBool(p.InEffect),
+				strconv.FormatBool(p.Material), clip(p.Summary, 60)})
+		}
+		return rows
+	}})
 
 func clip(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
@@ -766,15 +721,8 @@ func holdsList(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Holds []holdRow `json:"holds"`
-	}
-	raw, err := c.do(ctx, "GET", "/v1/holds?active="+active, nil, &out)
-	if err != nil || c.json {
-		return jsonOr(c, raw, err)
-	}
-	table(env.Stdout, holdHeader, holdRows(out.Holds...))
-	return nil
+	return listing[holdRow]{key: "holds", header: holdHeader, rows: func(hs []holdRow) [][]string { return holdRows(hs...) }}.
+		show(ctx, env, c, "/v1/holds?active="+active)
 }
 
 // ---- cease ----
@@ -869,39 +817,25 @@ func deadLettersCmd() func(context.Context, Env, []string) error {
 	})
 }
 
-func deadLettersList(ctx context.Context, env Env, args []string) error {
-	fs, o := newFlags(env, "dead-letters list")
-	if _, err := parseArgs(fs, args, 0, ""); err != nil {
-		return err
-	}
-	c, err := o.connect(env)
-	if err != nil {
-		return err
-	}
-	var out struct {
-		DeadLetters []struct {
-			ID         string    `json:"id"`
-			Subscriber string    `json:"subscriber"`
-			Type       string    `json:"type"`
-			Attempts   int       `json:"attempts"`
-			Error      string    `json:"error"`
-			At         time.Time `json:"at"`
-		} `json:"dead_letters"`
-	}
-	raw, err := c.do(ctx, "GET", "/v1/dead-letters", nil, &out)
-	if err != nil || c.json {
-		return jsonOr(c, raw, err)
-	}
-	var rows [][]string
-	for _, d := range out.DeadLetters {
-		rows = append(rows, []string{d.ID, d.Subscriber, d.Type, strconv.Itoa(d.Attempts), when(&d.At), clip(d.Error, 60)})
-	}
-	table(env.Stdout, []string{"ID", "SUBSCRIBER", "TYPE", "ATTEMPTS", "AT", "ERROR"}, rows)
-	if len(rows) == 0 {
-		fmt.Fprintln(env.Stderr, "no dead letters")
-	}
-	return nil
+// deadLetter is a row of `veil dead-letters list`.
+type deadLetter struct {
+	ID         string    `json:"id"`
+	Subscriber string    `json:"subscriber"`
+	Type       string    `json:"type"`
+	Attempts   int       `json:"attempts"`
+	Error      string    `json:"error"`
+	At         time.Time `json:"at"`
 }
+
+var deadLettersList = listCmd("dead-letters list", "/v1/dead-letters", listing[deadLetter]{key: "dead_letters",
+	header: []string{"ID", "SUBSCRIBER", "TYPE", "ATTEMPTS", "AT", "ERROR"}, empty: "no dead letters",
+	rows: func(ds []deadLetter) [][]string {
+		var rows [][]string
+		for _, d := range ds {
+			rows = append(rows, []string{d.ID, d.Subscriber, d.Type, strconv.Itoa(d.Attempts), when(&d.At), clip(d.Error, 60)})
+		}
+		return rows
+	}})
 
 func deadLettersRedrive(ctx context.Context, env Env, args []string) error {
 	fs, o := newFlags(env, "dead-letters redrive")
