@@ -1,14 +1,11 @@
 package consent_test
 
 import (
-	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/veil-privacy/veil/events"
-	"github.com/veil-privacy/veil/functions"
 	"github.com/veil-privacy/veil/functions/ingest"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/suite"
@@ -40,35 +37,9 @@ func appKey(t *testing.T, s *veiltest.Suite) (string, string) {
 	return out["app_id"], out["app_key"]
 }
 
-type probe struct {
-	mu   sync.Mutex
-	seen []events.ConsentChangedData
-}
-
-func (p *probe) constructor(ctx context.Context, d functions.Deps) (*functions.Function, error) {
-	return &functions.Function{Name: "probe", Events: map[string]events.Handler{
-		events.ConsentChanged: func(ctx context.Context, e events.Event) error {
-			v, err := events.Decode[events.ConsentChangedData](e)
-			if err != nil {
-				return err
-			}
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			p.seen = append(p.seen, v)
-			return nil
-		},
-	}}, nil
-}
-
-func (p *probe) events() []events.ConsentChangedData {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]events.ConsentChangedData(nil), p.seen...)
-}
-
 func TestRecordChangeWithdrawWithHistory(t *testing.T) {
-	p := &probe{}
-	s := veiltest.Start(t, nil, suite.WithFunction(p.constructor))
+	p := &veiltest.Probe{Types: []string{events.ConsentChanged}}
+	s := veiltest.Start(t, nil, suite.WithFunction(p.Function))
 	appID, key := appKey(t, s)
 	const subj = "/v1/consents/device:oaid:Hist-0001"
 
@@ -107,7 +78,7 @@ func TestRecordChangeWithdrawWithHistory(t *testing.T) {
 	}
 
 	s.Idle(5 * time.Second)
-	got := p.events()
+	got := veiltest.Seen[events.ConsentChangedData](t, p, events.ConsentChanged, "")
 	if len(got) != 2 {
 		t.Fatalf("%d consent.changed events", len(got))
 	}

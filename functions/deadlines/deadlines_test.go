@@ -1,15 +1,12 @@
 package deadlines_test
 
 import (
-	"context"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/veil-privacy/veil/events"
-	"github.com/veil-privacy/veil/functions"
 	"github.com/veil-privacy/veil/notices"
 	"github.com/veil-privacy/veil/privacy/calendar"
 	"github.com/veil-privacy/veil/suite"
@@ -18,38 +15,14 @@ import (
 	"github.com/veil-privacy/veil/tests/testclock"
 )
 
-// probe stands in for audit and notify.
-type probe struct {
-	mu   sync.Mutex
-	seen []events.Event
-}
-
-func (p *probe) constructor(ctx context.Context, d functions.Deps) (*functions.Function, error) {
-	record := func(ctx context.Context, e events.Event) error {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		p.seen = append(p.seen, e)
-		return nil
-	}
-	return &functions.Function{Name: "probe", Events: map[string]events.Handler{
-		events.RequestDueSoon: record, events.RequestOverdue: record, events.NotificationRequested: record}}, nil
-}
-
-// warnings lists, for one request, the event types and the templates of
-// the notifications addressed to the privacy team, in order.
-func (p *probe) warnings(t *testing.T, id string) []string {
+func warnings(t *testing.T, p *veiltest.Probe, id string) []string {
 	t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	set, err := notices.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
-	for _, e := range p.seen {
-		if e.Subject() != id {
-			continue
-		}
+	for _, e := range p.Events("", id) {
 		if e.Type() != events.NotificationRequested {
 			out = append(out, e.Type())
 			continue
@@ -83,9 +56,9 @@ func sameSet(a, b []string) bool {
 
 func TestRemindersAndEscalationsHappenOnce(t *testing.T) {
 	c := testclock.At(time.Date(2025, 9, 26, 10, 0, 0, 0, shanghai))
-	p := &probe{}
+	p := &veiltest.Probe{Types: []string{events.RequestDueSoon, events.RequestOverdue, events.NotificationRequested}} // stands in for audit and notify
 	s := veiltest.Start(t, map[string]string{"VEIL_FUNCTIONS": "requests,ingest,deadlines"},
-		suite.WithClock(c.Now), suite.WithFunction(p.constructor))
+		suite.WithClock(c.Now), suite.WithFunction(p.Function))
 	var app map[string]string
 	s.Must(s.Ops("POST", "/v1/apps", map[string]any{"name": "Demo", "platform": "android",
 		"developer_email": "dev@example.com", "discloses_sdk": true}), 201, &app)
@@ -132,13 +105,13 @@ func TestRemindersAndEscalationsHappenOnce(t *testing.T) {
 	for _, st := range steps {
 		tick(st.at)
 		wantCopy, wantComplaint = append(wantCopy, st.copy...), append(wantComplaint, st.complaint...)
-		if got := p.warnings(t, copyID); !sameSet(got, wantCopy) {
+		if got := warnings(t, p, copyID); !sameSet(got, wantCopy) {
 			t.Fatalf("%s: copy warnings %v, want %v", st.name, got, wantCopy)
 		}
-		if got := p.warnings(t, complaintID); !sameSet(got, wantComplaint) {
+		if got := warnings(t, p, complaintID); !sameSet(got, wantComplaint) {
 			t.Fatalf("%s: complaint warnings %v, want %v", st.name, got, wantComplaint)
 		}
-		if got := p.warnings(t, closedID); len(got) != 0 {
+		if got := warnings(t, p, closedID); len(got) != 0 {
 			t.Fatalf("%s: a refused request was chased: %v", st.name, got)
 		}
 	}
@@ -151,9 +124,9 @@ func TestRemindersAndEscalationsHappenOnce(t *testing.T) {
 func TestRequestWithoutHolidayDataIsEscalatedNotGuessed(t *testing.T) {
 	_, last := calendar.New().Years()
 	c := testclock.At(time.Date(last+1, time.March, 2, 10, 0, 0, 0, shanghai))
-	p := &probe{}
+	p := &veiltest.Probe{Types: []string{events.RequestDueSoon, events.RequestOverdue, events.NotificationRequested}} // stands in for audit and notify
 	s := veiltest.Start(t, map[string]string{"VEIL_FUNCTIONS": "requests,ingest,deadlines"},
-		suite.WithClock(c.Now), suite.WithFunction(p.constructor))
+		suite.WithClock(c.Now), suite.WithFunction(p.Function))
 	var app map[string]string
 	s.Must(s.Ops("POST", "/v1/apps", map[string]any{"name": "Demo", "platform": "ios",
 		"developer_email": "dev@example.com", "discloses_sdk": true}), 201, &app)
@@ -176,7 +149,7 @@ func TestRequestWithoutHolidayDataIsEscalatedNotGuessed(t *testing.T) {
 		s.Must(s.Ops("POST", "/v1/schedules/deadlines", nil), 202, nil)
 		s.Idle(10 * time.Second)
 	}
-	if got := p.warnings(t, out.ID); len(got) != 1 || !strings.HasPrefix(got[0], "request_due_unknown") {
+	if got := warnings(t, p, out.ID); len(got) != 1 || !strings.HasPrefix(got[0], "request_due_unknown") {
 		t.Fatalf("escalations %v, want one request_due_unknown", got)
 	}
 }

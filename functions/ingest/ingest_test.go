@@ -8,12 +8,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/veil-privacy/veil/events"
-	"github.com/veil-privacy/veil/functions"
 	"github.com/veil-privacy/veil/functions/ingest"
 	"github.com/veil-privacy/veil/infra/store"
 	"github.com/veil-privacy/veil/privacy"
@@ -167,8 +165,8 @@ func TestAppRegistry(t *testing.T) {
 }
 
 func TestIngestStoresMinimizedPseudonymizedRecord(t *testing.T) {
-	probe := &probe{}
-	s := veiltest.Start(t, nil, suite.WithFunction(probe.constructor))
+	probe := &veiltest.Probe{Types: []string{events.AdRequestReceived}}
+	s := veiltest.Start(t, nil, suite.WithFunction(probe.Function))
 	appID, key := register(t, s, nil)
 	var out response
 	s.Must(ingestAs(s, key, android("OAID-Alpha-7731", true, true)), 200, &out)
@@ -243,7 +241,7 @@ func TestIngestStoresMinimizedPseudonymizedRecord(t *testing.T) {
 	}
 
 	s.Idle(5 * time.Second)
-	got := probe.received()
+	got := veiltest.Seen[events.AdRequestReceivedData](t, probe, events.AdRequestReceived, "")
 	if len(got) != 2 {
 		t.Fatalf("%d adrequest.received events", len(got))
 	}
@@ -451,33 +449,6 @@ func TestResidencyFailsClosed(t *testing.T) {
 	// Recorded cross-border consent allows the transfer.
 	s.Must(s.Ops("PUT", "/v1/consents/device:oaid:Abroad-0001", map[string]any{"purposes": map[string]bool{"cross_border": true}}), 200, nil)
 	s.Must(ingestAs(s, key, android("Abroad-0001", true, true)), 200, nil)
-}
-
-// probe collects adrequest.received events.
-type probe struct {
-	mu   sync.Mutex
-	seen []events.AdRequestReceivedData
-}
-
-func (p *probe) constructor(ctx context.Context, d functions.Deps) (*functions.Function, error) {
-	return &functions.Function{Name: "probe", Events: map[string]events.Handler{
-		events.AdRequestReceived: func(ctx context.Context, e events.Event) error {
-			v, err := events.Decode[events.AdRequestReceivedData](e)
-			if err != nil {
-				return err
-			}
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			p.seen = append(p.seen, v)
-			return nil
-		},
-	}}, nil
-}
-
-func (p *probe) received() []events.AdRequestReceivedData {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]events.AdRequestReceivedData(nil), p.seen...)
 }
 
 func TestConfiguredRetentionSetsExpiry(t *testing.T) {

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/events"
-	"github.com/veil-privacy/veil/functions"
 	"github.com/veil-privacy/veil/functions/ingest"
 	"github.com/veil-privacy/veil/functions/partners"
 	"github.com/veil-privacy/veil/infra/store"
@@ -27,45 +26,27 @@ import (
 	"github.com/veil-privacy/veil/tests/testclock"
 )
 
-// probe records the erasure events, standing in for the erasure function.
-type probe struct {
-	mu   sync.Mutex
-	seen []events.ErasureData
-}
-
-func (p *probe) constructor(ctx context.Context, d functions.Deps) (*functions.Function, error) {
-	return &functions.Function{Name: "probe", Events: map[string]events.Handler{
-		events.ErasureAcknowledged: func(ctx context.Context, e events.Event) error {
-			x, err := events.Decode[events.ErasureData](e)
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			p.seen = append(p.seen, x)
-			return err
-		}}}, nil
-}
-
-func (p *probe) acks() []events.ErasureData {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]events.ErasureData(nil), p.seen...)
-}
-
 type env struct {
 	*veiltest.Suite
 	clock  *testclock.Offset
-	probe  *probe
+	probe  *veiltest.Probe
 	appKey string
 	appID  string
 }
 
 func start(t *testing.T) *env {
 	t.Helper()
-	c, p := &testclock.Offset{}, &probe{}
-	s := veiltest.Start(t, nil, suite.WithClock(c.Now), suite.WithFunction(p.constructor))
+	c, p := &testclock.Offset{}, &veiltest.Probe{Types: []string{events.ErasureAcknowledged}}
+	s := veiltest.Start(t, nil, suite.WithClock(c.Now), suite.WithFunction(p.Function))
 	var app map[string]string
 	s.Must(s.Ops("POST", "/v1/apps", map[string]any{"name": "Demo", "platform": "android",
 		"developer_email": "dev@example.com", "discloses_sdk": true}), 201, &app)
 	return &env{Suite: s, clock: c, probe: p, appKey: app["app_key"], appID: app["app_id"]}
+}
+
+// acks are the erasure acknowledgements published so far.
+func (e *env) acks() []events.ErasureData {
+	return veiltest.Seen[events.ErasureData](e.T, e.probe, events.ErasureAcknowledged, "")
 }
 
 // device is a realistic Android ad request whose ids all contain oaid.
@@ -349,7 +330,7 @@ func TestWithdrawalStopsSharingAndReachesExactlyTheRecipients(t *testing.T) {
 		e.Must(e.Do("POST", got[0].AckPath, nil, "Authorization", "Bearer "+pullEarly.Token), 200, nil)
 	}
 	e.Idle(5 * time.Second)
-	acks := e.probe.acks()
+	acks := e.acks()
 	if len(acks) != 1 || acks[0].ErasureID != got[0].ErasureID || acks[0].Recipient != pullEarly.ID {
 		t.Fatalf("acknowledgements published: %+v", acks)
 	}
@@ -420,7 +401,7 @@ func TestDeletionReachesExactlyTheRecipients(t *testing.T) {
 		}
 	}
 	e.Idle(5 * time.Second)
-	if acks := e.probe.acks(); len(acks) != 2 || acks[0].RequestID != "req-1" {
+	if acks := e.acks(); len(acks) != 2 || acks[0].RequestID != "req-1" {
 		t.Fatalf("acknowledgements %+v", acks)
 	}
 	pending, err := e.Deps.DB.Disclosures.Find(context.Background(), store.Query{Filters: []store.Filter{store.Where("pending_ack", store.EQ, true)}})
@@ -660,7 +641,7 @@ func TestDeletionRequestReachesExactlyTheRecipientsEndToEnd(t *testing.T) {
 		t.Fatalf("a partner that never received the subject is asked to erase: %+v", n)
 	}
 	e.Idle(10 * time.Second)
-	if acks := e.probe.acks(); len(acks) != 2 || acks[0].RequestID != req.ID {
+	if acks := e.acks(); len(acks) != 2 || acks[0].RequestID != req.ID {
 		t.Fatalf("acknowledgements %+v", acks)
 	}
 	open, err := e.Deps.DB.Disclosures.Find(context.Background(), store.Query{Filters: []store.Filter{store.Where("pending_ack", store.EQ, true)}})

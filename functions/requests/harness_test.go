@@ -1,15 +1,12 @@
 package requests_test
 
 import (
-	"context"
 	"fmt"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/veil-privacy/veil/events"
-	"github.com/veil-privacy/veil/functions"
 	"github.com/veil-privacy/veil/notices"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/suite"
@@ -18,56 +15,10 @@ import (
 	"github.com/veil-privacy/veil/tests/testclock"
 )
 
-// probe records the events the requests function publishes, standing in
-// for audit, fulfilment and notify.
-type probe struct {
-	mu   sync.Mutex
-	seen []events.Event
-}
-
-func (p *probe) constructor(ctx context.Context, d functions.Deps) (*functions.Function, error) {
-	record := func(ctx context.Context, e events.Event) error {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		p.seen = append(p.seen, e)
-		return nil
-	}
-	hs := map[string]events.Handler{}
-	for _, t := range []string{events.RequestReceived, events.RequestChanged, events.RequestVerified, events.NotificationRequested} {
-		hs[t] = record
-	}
-	return &functions.Function{Name: "probe", Events: hs}, nil
-}
-
-func (p *probe) of(typ, requestID string) []events.Event {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []events.Event
-	for _, e := range p.seen {
-		if e.Type() == typ && e.Subject() == requestID {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-func (p *probe) notifications(t *testing.T, requestID string) []events.NotificationData {
-	t.Helper()
-	var out []events.NotificationData
-	for _, e := range p.of(events.NotificationRequested, requestID) {
-		n, err := events.Decode[events.NotificationData](e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, n)
-	}
-	return out
-}
-
 type env struct {
 	*veiltest.Suite
 	clock *testclock.Fixed
-	probe *probe
+	probe *veiltest.Probe // stands in for audit, fulfilment and notify
 }
 
 // shanghai is where dates are judged; the clock starts on Friday
@@ -77,9 +28,9 @@ var shanghai = time.FixedZone("CST", 8*3600)
 func start(t *testing.T) *env {
 	t.Helper()
 	c := testclock.At(time.Date(2025, 9, 26, 10, 0, 0, 0, shanghai))
-	p := &probe{}
+	p := &veiltest.Probe{Types: []string{events.RequestReceived, events.RequestChanged, events.RequestVerified, events.NotificationRequested}}
 	s := veiltest.Start(t, map[string]string{"VEIL_FUNCTIONS": "requests,ingest",
-		"VEIL_INBOUND_TOKEN": inboundToken}, suite.WithClock(c.Now), suite.WithFunction(p.constructor))
+		"VEIL_INBOUND_TOKEN": inboundToken}, suite.WithClock(c.Now), suite.WithFunction(p.Function))
 	return &env{Suite: s, clock: c, probe: p}
 }
 
@@ -204,4 +155,9 @@ func rendered(t *testing.T, n events.NotificationData) notices.Notice {
 
 func endOfDay(y int, m time.Month, d int) time.Time {
 	return time.Date(y, m, d, 23, 59, 59, 999999999, shanghai)
+}
+
+// notifications are the notifications requested so far about a request.
+func (e *env) notifications(requestID string) []events.NotificationData {
+	return veiltest.Seen[events.NotificationData](e.T, e.probe, events.NotificationRequested, requestID)
 }

@@ -99,18 +99,18 @@ func TestEmailRequestIsVerifiedByTheMailedCode(t *testing.T) {
 		t.Fatalf("ops view: %+v", v)
 	}
 	e.Idle(5 * time.Second)
-	if n := len(e.probe.of(events.RequestVerified, c.ID)); n != 1 {
+	if n := len(e.probe.Events(events.RequestVerified, c.ID)); n != 1 {
 		t.Fatalf("%d request.verified events, want 1", n)
 	}
-	if n := len(e.probe.of(events.RequestChanged, c.ID)); n != 2 {
+	if n := len(e.probe.Events(events.RequestChanged, c.ID)); n != 2 {
 		t.Fatalf("%d request.changed events, want one per transition (2)", n)
 	}
-	for _, ev := range e.probe.of(events.RequestChanged, c.ID) {
+	for _, ev := range e.probe.Events(events.RequestChanged, c.ID) {
 		if strings.Contains(string(ev.Data()), code) || strings.Contains(string(ev.Data()), "li.lei") {
 			t.Fatalf("an event carries the code or the address: %s", ev.Data())
 		}
 	}
-	ns := e.probe.notifications(t, c.ID)
+	ns := e.notifications(c.ID)
 	if len(ns) != 1 || ns[0].Template != "request_verified" || ns[0].To != "li.lei@example.com" || ns[0].Lang != "en" {
 		t.Fatalf("notifications: %+v", ns)
 	}
@@ -219,7 +219,7 @@ func TestDeveloperAttestation(t *testing.T) {
 		t.Fatalf("copy after delete: %+v", other)
 	}
 	e.Idle(5 * time.Second)
-	if len(e.probe.of(events.RequestVerified, dup.ID)) != 0 {
+	if len(e.probe.Events(events.RequestVerified, dup.ID)) != 0 {
 		t.Fatal("a duplicate must not start fulfilment")
 	}
 }
@@ -246,7 +246,7 @@ func TestDuplicatesAreDecidedOnceIdentityIsProved(t *testing.T) {
 		t.Fatalf("forged request: %s", v.Status)
 	}
 	e.Idle(5 * time.Second)
-	ns := e.probe.notifications(t, second.ID)
+	ns := e.notifications(second.ID)
 	if len(ns) != 1 || !strings.Contains(rendered(t, ns[0]).Text, first.ID) {
 		t.Fatalf("the duplicate's requester is told which request continues: %+v", ns)
 	}
@@ -325,7 +325,7 @@ func TestRefusals(t *testing.T) {
 				t.Fatalf("refused: %+v", v)
 			}
 			e.Idle(5 * time.Second)
-			ns := e.probe.notifications(t, c.ID)
+			ns := e.notifications(c.ID)
 			if len(ns) != 1 || ns[0].To != "dev@example.com" || ns[0].Template != "request_refused" {
 				t.Fatalf("the attesting developer is told: %+v", ns)
 			}
@@ -347,7 +347,7 @@ func TestRefusals(t *testing.T) {
 	// may not be the requester's.
 	e.Must(e.Ops("POST", "/v1/requests/"+c.ID+"/refuse", map[string]string{"reason": "abuse_of_rights"}), 200, nil)
 	e.Idle(5 * time.Second)
-	if ns := e.probe.notifications(t, c.ID); len(ns) != 0 {
+	if ns := e.notifications(c.ID); len(ns) != 0 {
 		t.Fatalf("an unverified address was mailed: %+v", ns)
 	}
 }
@@ -388,7 +388,7 @@ func TestComplaintsAreReviewedAndAnswered(t *testing.T) {
 	e.fails(e.Ops("POST", "/v1/requests/"+c.ID+"/answer", map[string]string{"answer": "again"}), 409, privacy.ECONFLICT)
 	e.Idle(5 * time.Second)
 	var answered []events.NotificationData
-	for _, n := range e.probe.notifications(t, c.ID) {
+	for _, n := range e.notifications(c.ID) {
 		if n.Template == "request_answered" {
 			answered = append(answered, n)
 		}
