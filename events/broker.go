@@ -284,14 +284,20 @@ func (b *Broker) attemptGroup(ctx context.Context, group []delivery) {
 		// The dispatcher groups only decoded events of one type for a
 		// subscriber that takes batches.
 		sub := b.subscription(group[0].e.Type(), group[0].p.Subscriber)
-		if sub != nil {
-			if err := b.router.handle(ctx, *sub, eventsOf(group)); err == nil {
-				if err := b.complete(ctx, *sub, group); err != nil {
-					b.log.Error().Err(err).Str("subscriber", sub.Subscriber).Int("events", len(group)).
-						Msg("broker: delivered but could not clear the deliveries; they will be redelivered")
+		if sub != nil && sub.Batch != nil {
+			// The handler's writes, the record that it handled the events
+			// and the deliveries' clearing commit together.
+			err := b.queue.B.Tx(ctx, func(tx store.Tx) error {
+				if err := b.router.handle(ctx, tx, *sub, eventsOf(group)); err != nil {
+					return err
 				}
+				return b.clear(tx, *sub, group)
+			})
+			if err == nil {
 				return
 			}
+			b.log.Debug().Err(err).Str("subscriber", sub.Subscriber).Int("events", len(group)).
+				Msg("broker: batch failed; delivering its events one by one")
 		}
 	}
 	for _, d := range group {
@@ -311,17 +317,21 @@ func eventsOf(group []delivery) []Event {
 // one transaction. A crash before it commits redelivers them; handlers are
 // idempotent on the event id.
 func (b *Broker) complete(ctx context.Context, sub Subscription, group []delivery) error {
-	return b.queue.B.Tx(ctx, func(tx store.Tx) error {
-		if err := b.router.markTx(tx, sub, eventsOf(group)); err != nil {
+	return b.queue.B.Tx(ctx, func(tx store.Tx) error { return b.clear(tx, sub, group) })
+}
+
+// clear records, in tx, that sub handled group's events and deletes their
+// deliveries.
+func (b *Broker) clear(tx store.Tx, sub Subscription, group []delivery) error {
+	if err := b.router.markTx(tx, sub, eventsOf(group)); err != nil {
+		return err
+	}
+	for _, d := range group {
+		if err := b.queue.In(tx).Delete(d.p.ID); err != nil {
 			return err
 		}
-		for _, d := range group {
-			if err := b.queue.In(tx).Delete(d.p.ID); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 func (b *Broker) attempt(ctx context.Context, d delivery) {
@@ -331,7 +341,7 @@ func (b *Broker) attempt(ctx context.Context, d delivery) {
 		err = errors.New("no such subscriber any more")
 	}
 	if err == nil {
-		err = b.router.handle(ctx, *sub, []Event{e})
+		err = b.router.handle(ctx, nil, *sub, []Event{e})
 	}
 	log := b.log.With().Str("event_id", e.ID()).Str("event_type", e.Type()).Str("subscriber", p.Subscriber).Int("attempt", p.Attempts+1).Logger()
 	if err == nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/infra/sqlite"
+	"github.com/veil-privacy/veil/infra/store"
 )
 
 // newRouter opens a fresh SQLite store and a router on it.
@@ -33,7 +34,8 @@ func newRouter(t *testing.T) (*sqlite.DB, *events.Router) {
 // Events due together reach a subscriber with a batch handler in batches;
 // when a batch fails because of one event, the others are still delivered
 // (each alone) exactly once, and only the bad one is retried and
-// dead-lettered.
+// dead-lettered. A batch writes in the broker's transaction: what a failed
+// batch wrote is gone with it, what a good one wrote is there.
 func TestBatchDeliveryIsolatesAFailingEvent(t *testing.T) {
 	ctx := context.Background()
 	db, router := newRouter(t)
@@ -59,11 +61,20 @@ func TestBatchDeliveryIsolatesAFailingEvent(t *testing.T) {
 		handled[d.Job]++
 		return nil
 	}
-	batch := func(_ context.Context, es []events.Event) error {
+	notes := store.Collection{Name: "notes"}
+	if err := db.Ensure(ctx, notes); err != nil {
+		t.Fatal(err)
+	}
+	inBatch := map[string]bool{} // jobs handled by a batch that succeeded
+	batch := func(_ context.Context, tx store.Tx, es []events.Event) error {
 		mu.Lock()
 		defer mu.Unlock()
 		batches = append(batches, len(es))
 		for _, e := range es {
+			d, _ := events.Decode[events.ScheduleTickedData](e)
+			if err := tx.Create(notes.Name, &store.Doc{ID: d.Job, Data: []byte(`{}`)}); err != nil {
+				return err
+			}
 			if bad(e) {
 				return errors.New("a bad event in the batch")
 			}
@@ -71,6 +82,7 @@ func TestBatchDeliveryIsolatesAFailingEvent(t *testing.T) {
 		for _, e := range es {
 			d, _ := events.Decode[events.ScheduleTickedData](e)
 			handled[d.Job]++
+			inBatch[d.Job] = true
 		}
 		return nil
 	}
@@ -132,6 +144,18 @@ func TestBatchDeliveryIsolatesAFailingEvent(t *testing.T) {
 	dead, err := broker.DeadLetters(ctx, 10)
 	if err != nil || len(dead) != 1 || dead[0].ID != es[17].ID()+"~probe" {
 		t.Fatalf("dead letters: %+v, %v", dead, err)
+	}
+	written, err := db.Query(ctx, notes.Name, store.Query{Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(written) != len(inBatch) {
+		t.Errorf("%d notes written by batches, want %d (one per event of a batch that succeeded; a failed batch's are rolled back)", len(written), len(inBatch))
+	}
+	for _, d := range written {
+		if !inBatch[d.ID] {
+			t.Errorf("note %s outlived the failed batch that wrote it", d.ID)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/veil-privacy/veil/infra/store"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -59,10 +60,15 @@ func Decode[T any](e Event) (T, error) {
 // broker delivers at least once.
 type Handler func(ctx context.Context, e Event) error
 
-// BatchHandler handles several events of one type at once, all or nothing
-// (typically in one store transaction). It must be idempotent on every
-// event id, like Handler.
-type BatchHandler func(ctx context.Context, es []Event) error
+// BatchHandler handles several events of one type at once, all or
+// nothing, writing in tx: the in-process broker's transaction, which also
+// records the events as handled and clears their deliveries, so the work
+// and its bookkeeping commit together (one commit instead of two, and no
+// redelivery of work already done). It must read before it writes (the
+// broker writes after it) and be idempotent on every event id, like
+// Handler. Only a function whose documents live in the broker's store
+// (every function of `veil serve`) may have one.
+type BatchHandler func(ctx context.Context, tx store.Tx, es []Event) error
 
 // Subscription routes a type to a function's handler (a Knative Trigger).
 // Batch, when set, is used by the in-process broker when several events of

@@ -106,7 +106,7 @@ func (r *Router) Check(e Event) error {
 // Deliver runs one subscriber's handler for e unless that subscriber has
 // already handled this event id, and records that it has.
 func (r *Router) Deliver(ctx context.Context, s Subscription, e Event) error {
-	if err := r.handle(ctx, s, []Event{e}); err != nil {
+	if err := r.handle(ctx, nil, s, []Event{e}); err != nil {
 		return err
 	}
 	return r.done.Put(ctx, r.processed(s, e))
@@ -128,9 +128,9 @@ func (r *Router) markTx(tx store.Tx, s Subscription, es []Event) error {
 }
 
 // handle runs s for the events of es it has not handled yet: through
-// s.Batch when there are several and it has one, else one by one. It does
-// not record them as handled.
-func (r *Router) handle(ctx context.Context, s Subscription, es []Event) error {
+// s.Batch in tx when tx is set (the broker's transaction), else one by one
+// through s.Handle. It does not record them as handled.
+func (r *Router) handle(ctx context.Context, tx store.Tx, s Subscription, es []Event) error {
 	ids := make([]string, len(es))
 	for i, e := range es {
 		ids[i] = s.Subscriber + "~" + e.ID()
@@ -172,8 +172,8 @@ func (r *Router) handle(ctx context.Context, s Subscription, es []Event) error {
 		l = l.With().Int("batch", len(todo)).Logger()
 	}
 	ctx0 = l.WithContext(ctx0)
-	if len(todo) > 1 && s.Batch != nil {
-		err = safely(ctx0, func(ctx context.Context, _ Event) error { return s.Batch(ctx, todo) }, todo[0])
+	if tx != nil && s.Batch != nil {
+		err = safely(ctx0, func(ctx context.Context, _ Event) error { return s.Batch(ctx, tx, todo) }, todo[0])
 	} else {
 		for _, e := range todo {
 			if err = safely(ctx0, s.Handle, e); err != nil {

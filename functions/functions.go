@@ -44,9 +44,10 @@ type Function struct {
 	Name   string
 	Routes map[string]http.Handler
 	Events map[string]events.Handler
-	// Batch optionally handles several events of a type in Events at once
-	// (one transaction for many): the in-process broker of `veil serve`
-	// uses it when several are due; on Knative each event arrives alone.
+	// Batch optionally handles several events of a type in Events at once,
+	// in the in-process broker's transaction (events.BatchHandler): `veil
+	// serve` uses it when several are due; on Knative each event arrives
+	// alone.
 	Batch       map[string]events.BatchHandler
 	Collections []store.Collection
 	// Processing declares what personal data the function processes, for

@@ -44,7 +44,7 @@ func New(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 	batch := map[string]events.BatchHandler{}
 	for _, t := range events.Types() {
 		handlers[t] = f.record
-		batch[t] = f.recordAll
+		batch[t] = f.recordAllTx
 	}
 	// Ticks prune too, one at a time.
 	delete(batch, events.ScheduleTicked)
@@ -91,6 +91,18 @@ func (f *fn) record(ctx context.Context, e events.Event) error {
 
 // recordAll appends several events in one transaction.
 func (f *fn) recordAll(ctx context.Context, es []events.Event) error {
+	_, err := f.log.AppendAll(ctx, f.records(es))
+	return err
+}
+
+// recordAllTx appends several events in the broker's transaction.
+func (f *fn) recordAllTx(ctx context.Context, tx store.Tx, es []events.Event) error {
+	_, err := f.log.AppendAllTx(tx, f.records(es))
+	return err
+}
+
+// records are what the log keeps of es.
+func (f *fn) records(es []events.Event) []Record {
 	rs := make([]Record, len(es))
 	for i, e := range es {
 		var p struct {
@@ -103,8 +115,7 @@ func (f *fn) recordAll(ctx context.Context, es []events.Event) error {
 		}
 		rs[i] = Record{EventID: e.ID(), Type: e.Type(), Subject: e.Subject(), SubjectKey: p.SubjectKey, Data: e.Data(), At: at}
 	}
-	_, err := f.log.AppendAll(ctx, rs)
-	return err
+	return rs
 }
 
 func (f *fn) now() time.Time {

@@ -132,7 +132,18 @@ func (l *Log) Append(ctx context.Context, r Record) (*Entry, error) {
 func (l *Log) AppendAll(ctx context.Context, rs []Record) ([]*Entry, error) {
 	var out []*Entry
 	err := l.b.Tx(ctx, func(tx store.Tx) error {
-		out = make([]*Entry, len(rs))
+		var err error
+		out, err = l.AppendAllTx(tx, rs)
+		return err
+	})
+	return out, err
+}
+
+// AppendAllTx is AppendAll in tx, which must not have written yet (it
+// reads the head first); the caller commits.
+func (l *Log) AppendAllTx(tx store.Tx, rs []Record) ([]*Entry, error) {
+	out := make([]*Entry, len(rs))
+	err := func() error {
 		seen := map[string]*Entry{}
 		for i, r := range rs {
 			have, err := l.entries.In(tx).Find(store.Query{Filters: []store.Filter{store.Where("event", store.EQ, r.EventID)}, Limit: 1})
@@ -173,7 +184,7 @@ func (l *Log) AppendAll(ctx context.Context, rs []Record) ([]*Entry, error) {
 			return nil
 		}
 		return l.head.In(tx).Put(h)
-	})
+	}()
 	return out, err
 }
 

@@ -106,7 +106,7 @@ func New(ctx context.Context, d functions.Deps) (*functions.Function, error) {
 			events.ErasureRequested:  s.deliverErasure,
 			events.ConsentChanged:    s.consentChanged,
 		},
-		Batch:       map[string]events.BatchHandler{events.AdRequestReceived: s.countAll},
+		Batch:       map[string]events.BatchHandler{events.AdRequestReceived: s.countAllTx},
 		Collections: Collections(),
 		Processing:  Processing(),
 	}, nil

@@ -678,11 +678,16 @@ func TestBatchCountsEachRecordOnce(t *testing.T) {
 		batch = append(batch, ev("rec-"+strconv.Itoa(i), "android", i%2 == 0))
 	}
 	batch = append(batch, ev("rec-3", "android", false), ev("ios-1", "ios", true))
-	if err := f.Batch[events.AdRequestReceived](context.Background(), batch); err != nil {
+	deliver := func() error {
+		return e.Deps.DB.Backend.Tx(context.Background(), func(tx store.Tx) error {
+			return f.Batch[events.AdRequestReceived](context.Background(), tx, batch)
+		})
+	}
+	if err := deliver(); err != nil {
 		t.Fatal(err)
 	}
 	// Redelivered as a whole: nothing changes.
-	if err := f.Batch[events.AdRequestReceived](context.Background(), batch); err != nil {
+	if err := deliver(); err != nil {
 		t.Fatal(err)
 	}
 	today := time.Now().UTC().Format(time.DateOnly)

@@ -71,6 +71,12 @@ type arrival struct {
 // countAll adds ad requests to their cells in one transaction: each record
 // once (by its marker), each touched cell read and written once.
 func (s *service) countAll(ctx context.Context, es []events.Event) error {
+	return s.d.DB.Backend.Tx(ctx, func(tx store.Tx) error { return s.countAllTx(ctx, tx, es) })
+}
+
+// countAllTx counts es in tx (the broker's, for a batch), reading before
+// it writes.
+func (s *service) countAllTx(ctx context.Context, tx store.Tx, es []events.Event) error {
 	now := s.d.Now().UTC()
 	as := make([]arrival, 0, len(es))
 	for _, e := range es {
@@ -95,69 +101,67 @@ func (s *service) countAll(ctx context.Context, es []events.Event) error {
 		as = append(as, arrival{record: data.RecordID, personalized: data.Personalized,
 			cell: statsDoc{ID: cellID(day, data.AppID, country, os), DayUnix: dayT.Unix(), Day: day, AppID: data.AppID, Country: country, OS: os}})
 	}
-	return s.d.DB.Backend.Tx(ctx, func(tx store.Tx) error {
-		// Reads first (Firestore's rule): markers, cells, what to prune.
-		todo := as[:0:0]
-		seen := map[string]bool{}
-		for _, a := range as {
-			if seen[a.record] {
-				continue
-			}
-			seen[a.record] = true
-			if _, err := s.counted.In(tx).Get(a.record); err == nil {
-				continue
-			} else if !privacy.IsNotFound(err) {
-				return err
-			}
-			todo = append(todo, a)
+	// Reads first (Firestore's rule): markers, cells, what to prune.
+	todo := as[:0:0]
+	seen := map[string]bool{}
+	for _, a := range as {
+		if seen[a.record] {
+			continue
 		}
-		if len(todo) == 0 { // a redelivery: nothing to count, nothing to prune
-			return nil
+		seen[a.record] = true
+		if _, err := s.counted.In(tx).Get(a.record); err == nil {
+			continue
+		} else if !privacy.IsNotFound(err) {
+			return err
 		}
-		cells := map[string]*statsDoc{}
-		var order []string
-		for _, a := range todo {
-			if cells[a.cell.ID] != nil {
-				continue
-			}
-			cell, err := s.stats.In(tx).Get(a.cell.ID)
-			if privacy.IsNotFound(err) {
-				c := a.cell
-				cell, err = &c, nil
-			}
-			if err != nil {
-				return err
-			}
-			cells[a.cell.ID] = cell
-			order = append(order, a.cell.ID)
+		todo = append(todo, a)
+	}
+	if len(todo) == 0 { // a redelivery: nothing to count, nothing to prune
+		return nil
+	}
+	cells := map[string]*statsDoc{}
+	var order []string
+	for _, a := range todo {
+		if cells[a.cell.ID] != nil {
+			continue
 		}
-		old, err := s.counted.In(tx).Find(store.Query{Filters: []store.Filter{store.Where("at", store.LT, store.Unix(now.Add(-countedFor)))}, Limit: prunePer})
+		cell, err := s.stats.In(tx).Get(a.cell.ID)
+		if privacy.IsNotFound(err) {
+			c := a.cell
+			cell, err = &c, nil
+		}
 		if err != nil {
 			return err
 		}
-		for _, a := range todo {
-			cells[a.cell.ID].Requests++
-			if a.personalized {
-				cells[a.cell.ID].Personalized++
-			}
+		cells[a.cell.ID] = cell
+		order = append(order, a.cell.ID)
+	}
+	old, err := s.counted.In(tx).Find(store.Query{Filters: []store.Filter{store.Where("at", store.LT, store.Unix(now.Add(-countedFor)))}, Limit: prunePer})
+	if err != nil {
+		return err
+	}
+	for _, a := range todo {
+		cells[a.cell.ID].Requests++
+		if a.personalized {
+			cells[a.cell.ID].Personalized++
 		}
-		for _, id := range order {
-			if err := s.stats.In(tx).Put(cells[id]); err != nil {
-				return err
-			}
+	}
+	for _, id := range order {
+		if err := s.stats.In(tx).Put(cells[id]); err != nil {
+			return err
 		}
-		for _, o := range old {
-			if err := s.counted.In(tx).Delete(o.ID); err != nil {
-				return err
-			}
+	}
+	for _, o := range old {
+		if err := s.counted.In(tx).Delete(o.ID); err != nil {
+			return err
 		}
-		for _, a := range todo {
-			if err := s.counted.In(tx).Create(&counted{ID: a.record, At: now}); err != nil {
-				return err
-			}
+	}
+	for _, a := range todo {
+		if err := s.counted.In(tx).Create(&counted{ID: a.record, At: now}); err != nil {
+			return err
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // maxStatsDays bounds one statistics query.
