@@ -4,11 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/veil-privacy/veil/infra/store"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
+
+	"github.com/veil-privacy/veil/infra/store"
 )
 
 // Event is a CloudEvent.
