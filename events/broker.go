@@ -406,29 +406,10 @@ func (b *Broker) Redrive(ctx context.Context, id string) error {
 	})
 }
 
-// Pending counts queued deliveries (up to limit), for readiness and tests.
+// Pending counts queued deliveries (due or waiting for a retry), up to
+// limit: readiness, tests and the veil_events_pending gauge.
 func (b *Broker) Pending(ctx context.Context, limit int) (int, error) {
-	ps, err := b.queue.Find(ctx, store.Query{Limit: limit})
-	return len(ps), err
-}
-
-// Backlog counts queued deliveries (due or waiting for a retry), up to
-// limit, a page at a time: the veil_events_pending gauge.
-func (b *Broker) Backlog(ctx context.Context, limit int) (int, error) {
-	n := 0
-	var after *store.Doc
-	for n < limit {
-		docs, err := b.queue.B.Query(ctx, deliveriesCollection.Name, store.Query{After: after, Limit: min(store.MaxLimit, limit-n)})
-		if err != nil {
-			return n, err
-		}
-		n += len(docs)
-		if len(docs) == 0 || n >= limit {
-			break
-		}
-		after = docs[len(docs)-1]
-	}
-	return n, nil
+	return store.Count(ctx, b.queue.B, deliveriesCollection.Name, store.Query{}, limit)
 }
 
 // Close stops taking new work and waits for in-flight handlers (drain), up

@@ -159,9 +159,9 @@ func TestBatchDeliveryIsolatesAFailingEvent(t *testing.T) {
 	}
 }
 
-// Backlog counts every queued delivery (one per subscriber), past a page,
+// Pending counts every queued delivery (one per subscriber), past a page,
 // and stops at its limit.
-func TestBacklogCountsQueuedDeliveries(t *testing.T) {
+func TestPendingCountsQueuedDeliveries(t *testing.T) {
 	ctx := context.Background()
 	db, router := newRouter(t)
 	for _, sub := range []string{"a", "b"} {
@@ -181,8 +181,8 @@ func TestBacklogCountsQueuedDeliveries(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ limit, want int }{{10000, 600}, {550, 550}, {4, 4}} {
-		if n, err := broker.Backlog(ctx, c.limit); err != nil || n != c.want {
-			t.Errorf("Backlog(%d) = %d, %v; want %d", c.limit, n, err, c.want)
+		if n, err := broker.Pending(ctx, c.limit); err != nil || n != c.want {
+			t.Errorf("Pending(%d) = %d, %v; want %d", c.limit, n, err, c.want)
 		}
 	}
 }

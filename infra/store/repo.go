@@ -209,3 +209,23 @@ func (t TxRepo[T]) Put(v *T) error {
 
 // Delete removes a document.
 func (t TxRepo[T]) Delete(id string) error { return t.tx.Delete(t.r.C.Name, id) }
+
+// Count counts the documents of coll that q selects, up to limit, a page
+// at a time and without decoding them (gauges, the broker's backlog).
+func Count(ctx context.Context, b Backend, coll string, q Query, limit int) (int, error) {
+	n := 0
+	q.After = nil
+	for n < limit {
+		q.Limit = min(MaxLimit, limit-n)
+		docs, err := b.Query(ctx, coll, q)
+		if err != nil {
+			return n, err
+		}
+		n += len(docs)
+		if len(docs) < q.Limit {
+			break
+		}
+		q.After = docs[len(docs)-1]
+	}
+	return n, nil
+}
