@@ -102,7 +102,7 @@ func (x *eraser) wipe(ctx context.Context, req *privacy.Request, keys []string, 
 		x.shredded()
 	}
 	for _, k := range keys {
-		n, err := x.deleteAll(ctx, x.d.DB.Records.C, k, "received")
+		n, err := x.deleteAll(ctx, x.d.DB.Records.C, k)
 		if err != nil {
 			return nil, err
 		}
@@ -181,12 +181,12 @@ func (x *eraser) shred(ctx context.Context, keys []string, rep *Report) error {
 // deleteAll deletes every document of coll filed under subject key k:
 // one DeleteWhere per transaction of at most x.deleteBatch documents (the
 // backend may delete fewer: Firestore 500), until one deletes nothing, so
-// a document written meanwhile under k goes too. order, when the
-// collection has such a key, is the order the documents were written in:
-// neighbours share pages in SQLite, so each transaction rewrites far fewer
-// of them than in id (random) order.
-func (x *eraser) deleteAll(ctx context.Context, coll store.Collection, k, order string) (int, error) {
-	q := store.Query{Filters: []store.Filter{store.Where("subject", store.EQ, k)}, OrderBy: order, Limit: x.deleteBatch}
+// a document written meanwhile under k goes too. The order is the one the
+// collection's declaration serves (ad records: by "received", their
+// subject being a Composite key; see store.Key): neighbours share pages in
+// SQLite, so each transaction rewrites few of them.
+func (x *eraser) deleteAll(ctx context.Context, coll store.Collection, k string) (int, error) {
+	q := store.Query{Filters: []store.Filter{store.Where("subject", store.EQ, k)}, Limit: x.deleteBatch}
 	n := 0
 	for {
 		got := 0
@@ -209,7 +209,7 @@ func (x *eraser) deleteAll(ctx context.Context, coll store.Collection, k, order 
 // and the links of its own ids.
 func (x *eraser) deleteLinks(ctx context.Context, keys []string, rep *Report) error {
 	for _, k := range keys {
-		n, err := x.deleteAll(ctx, x.d.DB.Devices.C, k, "")
+		n, err := x.deleteAll(ctx, x.d.DB.Devices.C, k)
 		if err != nil {
 			return err
 		}

@@ -300,7 +300,7 @@ func (x *eraser) replayStore(ctx context.Context, erased map[string]*LedgerEntry
 	// Filed under a subject key: the first document found deletes every
 	// document under that key at once (DeleteWhere), and the rest of the
 	// scan skips the key.
-	deleteFiled := func(c store.Collection, order string, n *int) func(doc *store.Doc, key string, e *LedgerEntry) error {
+	deleteFiled := func(c store.Collection, n *int) func(doc *store.Doc, key string, e *LedgerEntry) error {
 		done := map[string]bool{}
 		return func(doc *store.Doc, key string, e *LedgerEntry) error {
 			if done[key] {
@@ -310,7 +310,7 @@ func (x *eraser) replayStore(ctx context.Context, erased map[string]*LedgerEntry
 				return err
 			}
 			keys[key] = e
-			got, err := x.deleteAll(ctx, c, key, order)
+			got, err := x.deleteAll(ctx, c, key)
 			*n += got
 			if err != nil {
 				return err
@@ -324,8 +324,8 @@ func (x *eraser) replayStore(ctx context.Context, erased map[string]*LedgerEntry
 		byID bool
 		fn   func(doc *store.Doc, key string, e *LedgerEntry) error
 	}{
-		{store.RecordsCollection.Name, false, deleteFiled(store.RecordsCollection, "received", &rep.Records)},
-		{store.DevicesCollection.Name, false, deleteFiled(store.DevicesCollection, "", &rep.Documents)},
+		{store.RecordsCollection.Name, false, deleteFiled(store.RecordsCollection, &rep.Records)},
+		{store.DevicesCollection.Name, false, deleteFiled(store.DevicesCollection, &rep.Documents)},
 		{store.DevicesCollection.Name, true, deleteDoc(store.DevicesCollection.Name, &rep.Documents)},
 		{store.ConsentsCollection.Name, true, deleteDoc(store.ConsentsCollection.Name, &rep.Documents)},
 		{fulfil.ProfilesCollection.Name, true, deleteDoc(fulfil.ProfilesCollection.Name, &rep.Documents)},
