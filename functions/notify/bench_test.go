@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -18,11 +17,10 @@ import (
 
 	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/functions"
+	"github.com/veil-privacy/veil/functions/functionstest"
 	"github.com/veil-privacy/veil/functions/notify/fanout"
 	"github.com/veil-privacy/veil/infra/config"
-	"github.com/veil-privacy/veil/infra/keys"
 	"github.com/veil-privacy/veil/infra/mail"
-	"github.com/veil-privacy/veil/infra/sqlite"
 	"github.com/veil-privacy/veil/infra/store"
 	"github.com/veil-privacy/veil/privacy"
 )
@@ -61,26 +59,19 @@ func benchDeps(b *testing.B, c *counter) functions.Deps {
 	if d := os.Getenv("VEIL_BENCH_DIR"); d != "" {
 		dir = d // a disk, when /tmp is memory
 	}
-	be, err := sqlite.Open(ctx, filepath.Join(dir, fmt.Sprintf("bench-%d.db", time.Now().UnixNano())), "cn-local")
+	dir, err := os.MkdirTemp(dir, "bench-")
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { be.Close(); os.Remove(be.Path()) })
-	db, err := store.Open(ctx, be)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ring, err := keys.New(ctx, be, make([]byte, 32))
-	if err != nil {
-		b.Fatal(err)
-	}
+	b.Cleanup(func() { os.RemoveAll(dir) }) // registered first, so it runs after the stores close
+	st := functionstest.OpenStores(b, dir, "cn-local", make([]byte, 32))
 	for _, coll := range append(fanout.Collections(), DeliveriesCollection, LettersCollection) {
-		if err := be.Ensure(ctx, coll); err != nil {
+		if err := st.Docs.Ensure(ctx, coll); err != nil {
 			b.Fatal(err)
 		}
 	}
 	return functions.Deps{Config: config.Config{MailFrom: "privacy@veil.example", PublicURL: "https://veil.example"},
-		Log: zerolog.Nop(), DB: db, Keys: ring, Mail: c, Bus: c, Now: time.Now}
+		Log: zerolog.Nop(), DB: st.DB, Keys: st.Keys, Mail: c, Bus: c, Now: time.Now}
 }
 
 // peak samples the heap while a run lasts.

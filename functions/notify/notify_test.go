@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,11 +16,10 @@ import (
 
 	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/functions"
+	"github.com/veil-privacy/veil/functions/functionstest"
 	"github.com/veil-privacy/veil/functions/notify/fanout"
 	"github.com/veil-privacy/veil/infra/config"
-	"github.com/veil-privacy/veil/infra/keys"
 	"github.com/veil-privacy/veil/infra/mail"
-	"github.com/veil-privacy/veil/infra/sqlite"
 	"github.com/veil-privacy/veil/infra/store"
 	"github.com/veil-privacy/veil/notices"
 	"github.com/veil-privacy/veil/privacy"
@@ -80,21 +78,10 @@ func (b *bus) outcomes(t *testing.T) []events.DeliveryData {
 func setup(t *testing.T) (*notifier, *sink, *bus) {
 	t.Helper()
 	ctx := context.Background()
-	b, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "veil.db"), "cn-local")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	db, err := store.Open(ctx, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := keys.New(ctx, b, make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := functionstest.OpenStores(t, t.TempDir(), "cn-local", make([]byte, 32))
+	db, ring := st.DB, st.Keys
 	for _, c := range []store.Collection{DeliveriesCollection, LettersCollection} {
-		if err := b.Ensure(ctx, c); err != nil {
+		if err := st.Docs.Ensure(ctx, c); err != nil {
 			t.Fatal(err)
 		}
 	}

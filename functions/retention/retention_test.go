@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +15,8 @@ import (
 
 	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/functions"
+	"github.com/veil-privacy/veil/functions/functionstest"
 	"github.com/veil-privacy/veil/infra/config"
-	"github.com/veil-privacy/veil/infra/keys"
-	"github.com/veil-privacy/veil/infra/sqlite"
 	"github.com/veil-privacy/veil/infra/store"
 	"github.com/veil-privacy/veil/privacy"
 )
@@ -43,39 +41,15 @@ type env struct {
 func newEnv(t testing.TB, cfg config.Config) *env {
 	t.Helper()
 	ctx := context.Background()
-	b, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "veil.db"), "cn-local")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	db, err := store.Open(ctx, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := keys.New(ctx, b, bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := functionstest.OpenStores(t, t.TempDir(), "cn-local", bytes.Repeat([]byte{7}, 32))
+	b := st.Docs
 	logs := &bytes.Buffer{}
 	log := zerolog.New(logs)
-	router, err := events.NewRouter(ctx, b, log, nil) // no metrics in unit tests
-	if err != nil {
-		t.Fatal(err)
-	}
-	// One subscriber per type so every published event leaves one
-	// queued delivery to inspect.
-	for _, typ := range events.Types() {
-		if err := router.Subscribe(events.Subscription{Subscriber: "probe", Type: typ, Handle: func(context.Context, events.Event) error { return nil }}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	broker, err := events.NewBroker(ctx, b, router, events.DefaultDelivery, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	broker := functionstest.QueuedBroker(t, b, log)
 	cfg.OpsToken = testToken
 	e := &env{t: t, ctx: ctx, broker: broker, logs: logs, now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
-	e.d = functions.Deps{Config: cfg, Log: log, DB: db, Keys: ring, Bus: broker, Now: func() time.Time { return e.now }}
+	e.d = functions.Deps{Config: cfg, Log: log, DB: st.DB, Keys: st.Keys, Bus: broker, Now: func() time.Time { return e.now }}
+	var err error
 	if e.fn, err = New(ctx, e.d); err != nil {
 		t.Fatal(err)
 	}

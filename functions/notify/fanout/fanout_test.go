@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,10 +15,9 @@ import (
 
 	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/functions"
+	"github.com/veil-privacy/veil/functions/functionstest"
 	"github.com/veil-privacy/veil/functions/notify/fanout"
 	"github.com/veil-privacy/veil/infra/config"
-	"github.com/veil-privacy/veil/infra/keys"
-	"github.com/veil-privacy/veil/infra/sqlite"
 	"github.com/veil-privacy/veil/infra/store"
 	"github.com/veil-privacy/veil/privacy"
 )
@@ -65,27 +63,15 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
-	b, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "veil.db"), "cn-local")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	db, err := store.Open(ctx, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := keys.New(ctx, b, make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := functionstest.OpenStores(t, t.TempDir(), "cn-local", make([]byte, 32))
 	for _, c := range append(fanout.Collections(), eventsColl) {
-		if err := b.Ensure(ctx, c); err != nil {
+		if err := st.Docs.Ensure(ctx, c); err != nil {
 			t.Fatal(err)
 		}
 	}
-	e := &env{bus: &txBus{b: b}, now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
+	e := &env{bus: &txBus{b: st.Docs}, now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
 	e.d = functions.Deps{Config: config.Config{PublicURL: "https://veil.example", MailFrom: "privacy@veil.example"},
-		Log: zerolog.Nop(), DB: db, Keys: ring, Bus: e.bus, Now: func() time.Time { return e.now }}
+		Log: zerolog.Nop(), DB: st.DB, Keys: st.Keys, Bus: e.bus, Now: func() time.Time { return e.now }}
 	return e
 }
 

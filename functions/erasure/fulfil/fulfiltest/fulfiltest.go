@@ -24,10 +24,10 @@ import (
 
 	"github.com/veil-privacy/veil/events"
 	"github.com/veil-privacy/veil/functions"
+	"github.com/veil-privacy/veil/functions/functionstest"
 	"github.com/veil-privacy/veil/functions/ingest"
 	"github.com/veil-privacy/veil/infra/blob"
 	"github.com/veil-privacy/veil/infra/config"
-	"github.com/veil-privacy/veil/infra/keys"
 	"github.com/veil-privacy/veil/infra/sqlite"
 	"github.com/veil-privacy/veil/infra/store"
 	"github.com/veil-privacy/veil/privacy"
@@ -74,41 +74,13 @@ func New(t testing.TB, o Options, ctors ...functions.Constructor) (*Env, []*func
 		t.Fatal(err)
 	}
 	cfg.MasterKey = bytes.Repeat([]byte{9}, 32)
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "veil.db"), cfg.StoreLocation)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kdb, err := sqlite.Open(ctx, filepath.Join(dir, "keyring.db"), cfg.StoreLocation)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close(); kdb.Close() })
-	sdb, err := store.Open(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := keys.New(ctx, kdb, cfg.MasterKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := functionstest.OpenStores(t, dir, cfg.StoreLocation, cfg.MasterKey)
 	logs := &bytes.Buffer{}
 	log := zerolog.New(logs)
-	router, err := events.NewRouter(ctx, db, log, nil) // no metrics here
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, typ := range events.Types() {
-		if err := router.Subscribe(events.Subscription{Subscriber: "probe", Type: typ, Handle: func(context.Context, events.Event) error { return nil }}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	broker, err := events.NewBroker(ctx, db, router, events.DefaultDelivery, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &Env{T: t, Ctx: ctx, DB: db, KeyDB: kdb, Dir: dir, Broker: broker, Mux: http.NewServeMux(), Logs: logs,
+	broker := functionstest.QueuedBroker(t, st.Docs, log)
+	e := &Env{T: t, Ctx: ctx, DB: st.Docs, KeyDB: st.KeyDB, Dir: dir, Broker: broker, Mux: http.NewServeMux(), Logs: logs,
 		Now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), handled: map[string]bool{}}
-	e.D = functions.Deps{Config: cfg, Log: log, DB: sdb, Keys: ring, Bus: broker, Calendar: calendar.New(),
+	e.D = functions.Deps{Config: cfg, Log: log, DB: st.DB, Keys: st.Keys, Bus: broker, Calendar: calendar.New(),
 		Blobs: &blob.Dir{Root: filepath.Join(dir, "blobs"), BaseURL: "http://veil.test", Secret: []byte("links"), Loc: cfg.BlobLocation,
 			Now: func() time.Time { return e.Now }},
 		Now: func() time.Time { return e.Now }}
@@ -119,7 +91,7 @@ func New(t testing.TB, o Options, ctors ...functions.Constructor) (*Env, []*func
 			t.Fatal(err)
 		}
 		for _, coll := range f.Collections {
-			if err := db.Ensure(ctx, coll); err != nil {
+			if err := st.Docs.Ensure(ctx, coll); err != nil {
 				t.Fatal(err)
 			}
 		}
