@@ -143,49 +143,48 @@ func (l *Log) AppendAll(ctx context.Context, rs []Record) ([]*Entry, error) {
 // reads the head first); the caller commits.
 func (l *Log) AppendAllTx(tx store.Tx, rs []Record) ([]*Entry, error) {
 	out := make([]*Entry, len(rs))
-	err := func() error {
-		seen := map[string]*Entry{}
-		for i, r := range rs {
-			have, err := l.entries.In(tx).Find(store.Query{Filters: []store.Filter{store.Where("event", store.EQ, r.EventID)}, Limit: 1})
-			if err != nil {
-				return err
-			}
-			if len(have) > 0 {
-				out[i] = have[0]
-				seen[r.EventID] = have[0]
-			}
-		}
-		h, err := l.head.In(tx).Get(headID)
-		if privacy.IsNotFound(err) {
-			h, err = &Head{ID: headID}, nil
-		}
+	seen := map[string]*Entry{}
+	for i, r := range rs {
+		have, err := l.entries.In(tx).Find(store.Query{Filters: []store.Filter{store.Where("event", store.EQ, r.EventID)}, Limit: 1})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		appended := false
-		for i, r := range rs {
-			if out[i] != nil {
-				continue
-			}
-			if e := seen[r.EventID]; e != nil { // the same event twice in rs
-				out[i] = e
-				continue
-			}
-			e := &Entry{Seq: h.Seq + 1, At: r.At.UTC(), EventID: r.EventID, Type: r.Type, SubjectHash: hashOf(r.SubjectKey),
-				RefHash: hashOf(r.Subject), PayloadDigest: digest(r.Data), Prev: h.Hash}
-			e.Hash = e.Sum()
-			if err := l.entries.In(tx).Create(e); err != nil {
-				return err
-			}
-			h.Seq, h.Hash = e.Seq, e.Hash
-			out[i], seen[r.EventID], appended = e, e, true
+		if len(have) > 0 {
+			out[i] = have[0]
+			seen[r.EventID] = have[0]
 		}
-		if !appended {
-			return nil
+	}
+	h, err := l.head.In(tx).Get(headID)
+	if privacy.IsNotFound(err) {
+		h, err = &Head{ID: headID}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	appended := false
+	for i, r := range rs {
+		if out[i] != nil {
+			continue
 		}
-		return l.head.In(tx).Put(h)
-	}()
-	return out, err
+		if e := seen[r.EventID]; e != nil { // the same event twice in rs
+			out[i] = e
+			continue
+		}
+		e := &Entry{Seq: h.Seq + 1, At: r.At.UTC(), EventID: r.EventID, Type: r.Type, SubjectHash: hashOf(r.SubjectKey),
+			RefHash: hashOf(r.Subject), PayloadDigest: digest(r.Data), Prev: h.Hash}
+		e.Hash = e.Sum()
+		if err := l.entries.In(tx).Create(e); err != nil {
+			return nil, err
+		}
+		h.Seq, h.Hash = e.Seq, e.Hash
+		out[i], seen[r.EventID], appended = e, e, true
+	}
+	if appended {
+		if err := l.head.In(tx).Put(h); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // Head returns the chain's head (zero before the first entry).
